@@ -1,0 +1,83 @@
+"""What the chat and completions routes share: opening a generation, collecting
+it for non-streamed answers, and writing Server-Sent Events."""
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from hearth.adapter.errors import OpenAIError
+from hearth.adapter.protocol.common import Usage
+from hearth.engine.v1 import engine_pb2 as pb
+
+FINISH_REASONS = {pb.FINISH_REASON_STOP: "stop", pb.FINISH_REASON_LENGTH: "length"}
+DISCONNECT_POLL_SECONDS = 0.25
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def usage_of(message: pb.GenerateResponse) -> Usage:
+    return Usage(
+        prompt_tokens=message.usage.prompt_tokens,
+        completion_tokens=message.usage.completion_tokens,
+        total_tokens=message.usage.prompt_tokens + message.usage.completion_tokens,
+    )
+
+
+@dataclass
+class Collected:
+    text: str
+    finish_reason: str
+    usage: Usage
+
+
+async def collect(stream) -> Collected:
+    pieces = []
+    async for message in stream:
+        pieces.append(message.text)
+        if message.finish_reason:
+            return Collected("".join(pieces), FINISH_REASONS.get(message.finish_reason, "stop"), usage_of(message))
+    raise OpenAIError(502, "The engine ended the stream early", type="server_error", code="stream_truncated")
+
+
+async def until_disconnected(request: Request, work: Awaitable, on_disconnect: Callable[[], None]):
+    """Await ``work``, cancelling it (and the engine call) if the client goes away."""
+    task = asyncio.ensure_future(work)
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=DISCONNECT_POLL_SECONDS)
+            if not task.done() and await request.is_disconnected():
+                on_disconnect()
+                task.cancel()
+        return task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+
+
+def sse(payload: dict | str) -> str:
+    data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return f"data: {data}\n\n"
+
+
+async def sse_stream(events: AsyncIterator[dict], stream) -> AsyncIterator[str]:
+    """SSE lines for ``events``, then [DONE]; an engine failure mid-stream is sent
+    as an error event. However the response ends, the engine call is cancelled."""
+    try:
+        async for event in events:
+            yield sse(event)
+        yield sse("[DONE]")
+    except OpenAIError as exc:
+        yield sse(exc.body())
+    finally:
+        stream.cancel()

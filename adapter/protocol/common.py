@@ -1,0 +1,45 @@
+"""Request fields shared by the chat and completions endpoints."""
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Real clients send vendor fields we do not know; they are ignored, not refused.
+LENIENT = ConfigDict(extra="ignore")
+
+StopField = Annotated[str | list[str] | None, Field(default=None, description="Up to 16 stop strings.")]
+
+
+class StreamOptions(BaseModel):
+    model_config = LENIENT
+    include_usage: bool = False
+
+
+class SamplingFields(BaseModel):
+    """Sampling controls every generation endpoint accepts."""
+
+    model_config = LENIENT
+
+    model: str = Field(min_length=1, max_length=256)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    n: int | None = Field(default=None, ge=1, le=128)
+    stop: StopField
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**64 - 1)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    logit_bias: dict[str, float] | None = None
+    logprobs: Any = None
+    user: str | None = None
+    # Extensions that llama.cpp, Ollama and vLLM clients send.
+    top_k: int | None = Field(default=None, ge=0, le=1_000_000)
+    min_p: float | None = Field(default=None, ge=0, le=1)
+    repeat_penalty: float | None = Field(default=None, ge=0, le=10)
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int

@@ -1,0 +1,73 @@
+"""POST /v1/chat/completions"""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from hearth.adapter.generation import FINISH_REASONS, collect, new_id, now, sse_stream, until_disconnected, usage_of
+from hearth.adapter.protocol.chat import (
+    AssistantMessage,
+    ChatChoice,
+    ChatChunkChoice,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatDelta,
+)
+from hearth.adapter.translate import chat_to_generate
+
+router = APIRouter()
+
+
+def _chunk(completion_id: str, created: int, model: str, choices: list[ChatChunkChoice], include_usage: bool) -> dict:
+    chunk = ChatCompletionChunk(id=completion_id, created=created, model=model, choices=choices).model_dump()
+    for choice, source in zip(chunk["choices"], choices):
+        choice["delta"] = source.delta.model_dump(exclude_none=True)
+    if not include_usage:
+        del chunk["usage"]
+    return chunk
+
+
+async def _chat_events(stream, completion_id: str, created: int, model: str, include_usage: bool):
+    yield _chunk(
+        completion_id, created, model, [ChatChunkChoice(index=0, delta=ChatDelta(role="assistant", content=""))], include_usage
+    )
+    async for message in stream:
+        if message.text:
+            yield _chunk(
+                completion_id, created, model, [ChatChunkChoice(index=0, delta=ChatDelta(content=message.text))], include_usage
+            )
+        if message.finish_reason:
+            yield _chunk(
+                completion_id,
+                created,
+                model,
+                [ChatChunkChoice(index=0, delta=ChatDelta(), finish_reason=FINISH_REASONS.get(message.finish_reason, "stop"))],
+                include_usage,
+            )
+            if include_usage:
+                final = ChatCompletionChunk(id=completion_id, created=created, model=model, choices=[], usage=usage_of(message))
+                yield final.model_dump()
+
+
+@router.post("/v1/chat/completions", response_model=None)
+async def create_chat_completion(body: ChatCompletionRequest, request: Request):
+    completion_id = new_id("chatcmpl")
+    generate = chat_to_generate(body, completion_id)
+    stream = await request.app.state.engine.generate(generate)
+    created = now()
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        events = _chat_events(stream, completion_id, created, body.model, include_usage)
+        return StreamingResponse(
+            sse_stream(events, stream), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+    result = await until_disconnected(request, collect(stream), stream.cancel)
+    return ChatCompletion(
+        id=completion_id,
+        created=created,
+        model=body.model,
+        choices=[
+            ChatChoice(index=0, message=AssistantMessage(content=result.text), finish_reason=result.finish_reason)
+        ],
+        usage=result.usage,
+    )

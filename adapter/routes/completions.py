@@ -1,0 +1,49 @@
+"""POST /v1/completions"""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+
+from hearth.adapter.generation import FINISH_REASONS, collect, new_id, now, sse_stream, until_disconnected, usage_of
+from hearth.adapter.protocol.completions import Completion, CompletionChoice, CompletionRequest
+from hearth.adapter.translate import completion_to_generate
+
+router = APIRouter()
+
+
+async def _completion_events(stream, completion_id: str, created: int, model: str, include_usage: bool):
+    async for message in stream:
+        finish = FINISH_REASONS.get(message.finish_reason) if message.finish_reason else None
+        if message.text or finish:
+            chunk = Completion(
+                id=completion_id,
+                created=created,
+                model=model,
+                choices=[CompletionChoice(index=0, text=message.text, finish_reason=finish)],
+            ).model_dump()
+            if not include_usage:
+                del chunk["usage"]
+            yield chunk
+        if finish and include_usage:
+            yield Completion(id=completion_id, created=created, model=model, choices=[], usage=usage_of(message)).model_dump()
+
+
+@router.post("/v1/completions", response_model=None)
+async def create_completion(body: CompletionRequest, request: Request):
+    completion_id = new_id("cmpl")
+    generate = completion_to_generate(body, completion_id)
+    stream = await request.app.state.engine.generate(generate)
+    created = now()
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        events = _completion_events(stream, completion_id, created, body.model, include_usage)
+        return StreamingResponse(
+            sse_stream(events, stream), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+    result = await until_disconnected(request, collect(stream), stream.cancel)
+    return Completion(
+        id=completion_id,
+        created=created,
+        model=body.model,
+        choices=[CompletionChoice(index=0, text=result.text, finish_reason=result.finish_reason)],
+        usage=result.usage,
+    )

@@ -1,0 +1,38 @@
+"""GET /health: 200 with the engine's status while it answers, 503 otherwise."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from hearth.adapter.errors import OpenAIError
+from hearth.engine.v1 import engine_pb2 as pb
+
+router = APIRouter()
+
+
+@router.get("/health", response_model=None)
+async def health(request: Request):
+    try:
+        status = await request.app.state.engine.status(request.app.state.settings.health_timeout)
+    except OpenAIError as exc:
+        if exc.status < 500:
+            raise
+        return OpenAIError(
+            503, "The engine is not available", type="server_error", code="engine_unavailable"
+        ).response()
+    return JSONResponse(
+        {
+            "status": "ok",
+            "engine": {
+                "address": request.app.state.engine.address,
+                "backend": pb.Backend.Name(status.backend).removeprefix("BACKEND_").lower(),
+                "gpu_offload": status.gpu_offload,
+                "version": status.engine_version,
+                "llama_cpp_python_version": status.llama_cpp_python_version,
+                "uptime_seconds": round(status.uptime_seconds, 3),
+                "loaded_models": [
+                    {"id": m.id, "memory_bytes": m.memory_bytes, "active_requests": m.active_requests}
+                    for m in status.loaded_models
+                ],
+            },
+        }
+    )

@@ -1,0 +1,19 @@
+"""Adapter settings, read from LLM_* environment variables and command-line flags."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hearth.engine.settings import DEFAULT_ENGINE_ADDRESS
+
+
+class AdapterSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LLM_", extra="ignore")
+
+    server_host: str = Field(default="127.0.0.1", description="Address the REST server binds.")
+    server_port: int = Field(default=11434, ge=1, le=65535, description="Port of the REST server.")
+    engine_address: str = Field(default=DEFAULT_ENGINE_ADDRESS, description="Engine gRPC host:port.")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed besides localhost ones (JSON list in LLM_CORS_ORIGINS).",
+    )
+    health_timeout: float = Field(default=2.0, gt=0, le=60, description="Seconds /health waits for the engine.")

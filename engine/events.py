@@ -1,0 +1,75 @@
+"""Fan-out of engine events (model state changes, finished requests) to watchers."""
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelStateEvent:
+    model: str
+    state: str  # a ModelState name, e.g. "READY"
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RequestEvent:
+    request_id: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    time_to_first_token: float
+    duration: float
+    tokens_per_second: float
+    outcome: str  # "COMPLETED", "CANCELLED" or "FAILED"
+    finish_reason: str  # "stop", "length" or ""
+    error: str = ""
+
+
+EngineEvent = ModelStateEvent | RequestEvent
+
+
+class EventBus:
+    """Each watcher gets its own bounded queue; a watcher that falls behind loses
+    its oldest events rather than holding the engine up."""
+
+    def __init__(self, queue_size: int = 1000):
+        self._queue_size = queue_size
+        self._watchers: set[asyncio.Queue] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def publish(self, event: EngineEvent) -> None:
+        """Safe to call from any thread."""
+        stamped = (time.time(), event)
+        if self._loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            self._deliver(stamped)
+        else:
+            self._loop.call_soon_threadsafe(self._deliver, stamped)
+
+    def _deliver(self, stamped: tuple[float, EngineEvent]) -> None:
+        for watcher in self._watchers:
+            if watcher.full():
+                watcher.get_nowait()
+            watcher.put_nowait(stamped)
+
+    async def watch(self) -> AsyncIterator[tuple[float, EngineEvent]]:
+        watcher: asyncio.Queue = asyncio.Queue(self._queue_size)
+        self._watchers.add(watcher)
+        try:
+            while True:
+                yield await watcher.get()
+        finally:
+            self._watchers.discard(watcher)

@@ -1,0 +1,64 @@
+"""Builds and runs the engine's gRPC server: Engine service, health, reflection."""
+
+import asyncio
+import logging
+import signal
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from hearth.engine.core import EngineCore
+from hearth.engine.interceptor import ErrorMappingInterceptor
+from hearth.engine.llama_backend import backend_info
+from hearth.engine.servicer import EngineServicer
+from hearth.engine.settings import EngineSettings
+from hearth.engine.v1 import engine_pb2, engine_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = engine_pb2.DESCRIPTOR.services_by_name["Engine"].full_name
+# Streams of a few MB of prompt are fine; beyond that is not a chat.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+async def serve(settings: EngineSettings) -> None:
+    backend = backend_info()
+    core = EngineCore(settings, backend)
+    await core.start()
+    server = grpc.aio.server(
+        interceptors=[ErrorMappingInterceptor()],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    engine_pb2_grpc.add_EngineServicer_to_server(EngineServicer(core), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(settings.engine_address)
+    if port == 0:
+        raise SystemExit(f"cannot bind the engine to {settings.engine_address}")
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info(
+        "engine listening on %s (backend %s, gpu offload %s, models in %s)",
+        settings.engine_address,
+        engine_pb2.Backend.Name(backend.backend),
+        core.gpu_offload,
+        settings.models_dir,
+    )
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("engine shutting down")
+    await health_servicer.enter_graceful_shutdown()
+    # Streams in flight get a few seconds to finish, then are cancelled.
+    await server.stop(grace=5.0)
+    await core.stop()

@@ -1,0 +1,127 @@
+"""The `hearth` command."""
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from hearth.logs import configure_logging
+
+log = logging.getLogger("hearth")
+
+
+def _overrides(args: argparse.Namespace, *names: str) -> dict:
+    """Flags given on the command line; unset flags leave LLM_* variables in charge."""
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
+def _add_engine_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models-dir", type=Path, help="folder of *.gguf models (LLM_MODELS_DIR)")
+    parser.add_argument("--engine-address", help="engine gRPC host:port (LLM_ENGINE_ADDRESS)")
+
+
+def _add_adapter_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="REST bind address (LLM_SERVER_HOST), default 127.0.0.1")
+    parser.add_argument("--port", type=int, help="REST port (LLM_SERVER_PORT), default 11434")
+
+
+def _engine_settings(args: argparse.Namespace):
+    from hearth.engine.settings import EngineSettings
+
+    return EngineSettings(**_overrides(args, "models_dir", "engine_address"))
+
+
+def _adapter_settings(args: argparse.Namespace):
+    from hearth.adapter.settings import AdapterSettings
+
+    overrides = _overrides(args, "engine_address")
+    if getattr(args, "host", None) is not None:
+        overrides["server_host"] = args.host
+    if getattr(args, "port", None) is not None:
+        overrides["server_port"] = args.port
+    return AdapterSettings(**overrides)
+
+
+def cmd_engine(args: argparse.Namespace) -> int:
+    from hearth.engine.server import serve
+
+    configure_logging("engine")
+    asyncio.run(serve(_engine_settings(args)))
+    return 0
+
+
+def cmd_adapter(args: argparse.Namespace) -> int:
+    from hearth.adapter.server import run_adapter
+
+    configure_logging("adapter")
+    return run_adapter(_adapter_settings(args))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from hearth.supervisor import serve
+
+    configure_logging("serve")
+    return serve(_engine_settings(args), _adapter_settings(args))
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from hearth.model_listing import print_models
+
+    configure_logging("cli")
+    return print_models(_engine_settings(args), as_json=args.json)
+
+
+def cmd_pull_default(args: argparse.Namespace) -> int:
+    from hearth.default_model import install_default_model
+
+    configure_logging("cli")
+    settings = _engine_settings(args)
+    path = install_default_model(settings.models_dir, only_if_empty=args.if_missing)
+    if path is not None:
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hearth", description="Local LLM server with an OpenAI-compatible API.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the engine and the OpenAI REST adapter together")
+    _add_adapter_flags(serve)
+    _add_engine_flags(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    engine = commands.add_parser("engine", help="run the gRPC engine alone")
+    _add_engine_flags(engine)
+    engine.set_defaults(func=cmd_engine)
+
+    adapter = commands.add_parser("adapter", help="run the OpenAI REST adapter alone")
+    _add_adapter_flags(adapter)
+    adapter.add_argument("--engine-address", help="engine gRPC host:port (LLM_ENGINE_ADDRESS)")
+    adapter.set_defaults(func=cmd_adapter)
+
+    models = commands.add_parser("models", help="list models and their state")
+    _add_engine_flags(models)
+    models.add_argument("--json", action="store_true", help="print JSON")
+    models.set_defaults(func=cmd_models)
+
+    pull = commands.add_parser("pull-default", help="install the default model (Gemma 3 270M Q4_K_M)")
+    pull.add_argument("--models-dir", type=Path, help="folder of *.gguf models (LLM_MODELS_DIR)")
+    pull.add_argument(
+        "--if-missing", action="store_true", help="do nothing when the folder already holds a .gguf model"
+    )
+    pull.set_defaults(func=cmd_pull_default)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""`hearth models`: the engine's view of the models, or the folder's when no engine runs."""
+
+import json
+import logging
+
+import grpc
+
+from hearth.engine.settings import EngineSettings
+from hearth.engine.v1 import engine_pb2 as pb
+from hearth.engine.v1 import engine_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+def _from_engine(address: str) -> list[pb.Model] | None:
+    with grpc.insecure_channel(address) as channel:
+        try:
+            return list(engine_pb2_grpc.EngineStub(channel).ListModels(pb.ListModelsRequest(), timeout=5).models)
+        except grpc.RpcError as exc:
+            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                return None
+            raise
+
+
+def _from_folder(settings: EngineSettings) -> list[pb.Model]:
+    from hearth.engine.convert import model_to_proto
+    from hearth.engine.core import describe
+    from hearth.engine.registry import ModelRegistry
+
+    registry = ModelRegistry(settings.models_dir, settings.config_file, settings.context_size)
+    return [model_to_proto(describe(record)) for record in registry.scan().values()]
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+def _params(n: int) -> str:
+    return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M" if n >= 1e6 else f"{n / 1e3:.0f}K"
+
+
+def print_models(settings: EngineSettings, *, as_json: bool) -> int:
+    models = _from_engine(settings.engine_address)
+    source = f"engine at {settings.engine_address}"
+    if models is None:
+        models = _from_folder(settings)
+        source = f"{settings.models_dir} (engine not running)"
+    if as_json:
+        from google.protobuf.json_format import MessageToDict
+
+        print(json.dumps([MessageToDict(m, preserving_proto_field_name=True) for m in models], indent=2))
+        return 0
+    print(f"Models from {source}:")
+    if not models:
+        print("  none; put *.gguf files in the models folder or run `hearth pull-default`")
+        return 0
+    rows = [("ID", "STATE", "ARCH", "PARAMS", "QUANT", "SIZE", "CONTEXT", "TEMPLATE")]
+    for m in models:
+        state = pb.ModelState.Name(m.state).removeprefix("MODEL_STATE_").lower()
+        if m.state_reason:
+            state += f" ({m.state_reason[:60]})"
+        rows.append(
+            (
+                m.id,
+                state,
+                m.architecture or "-",
+                _params(m.parameter_count) if m.parameter_count else "-",
+                m.quantization or "-",
+                _size(m.file_size_bytes),
+                str(m.context_window),
+                m.chat_template_source or "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0

@@ -1,0 +1,162 @@
+"""`hearth serve`: the engine as a supervised child process, the adapter in this one.
+
+The engine is restarted if it dies (the adapter answers 503 meanwhile). SIGTERM
+or Ctrl-C stops the adapter, then the engine, and leaves no process behind."""
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import signal
+import sys
+import time
+
+import grpc
+import uvicorn
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from hearth.adapter.server import uvicorn_config
+from hearth.adapter.settings import AdapterSettings
+from hearth.engine.settings import EngineSettings
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE_SECONDS = 10.0
+READY_TIMEOUT_SECONDS = 120.0
+MAX_BACKOFF_SECONDS = 10.0
+# An engine that ran this long before dying restarts without backoff.
+HEALTHY_RUN_SECONDS = 60.0
+
+
+def _die_with_parent() -> None:
+    """Linux: the engine gets SIGTERM if this process dies without cleaning up."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class EngineProcess:
+    def __init__(self, settings: EngineSettings):
+        self.settings = settings
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "hearth",
+            "engine",
+            "--models-dir",
+            str(self.settings.models_dir),
+            "--engine-address",
+            self.settings.engine_address,
+            # Own session: a terminal's Ctrl-C reaches this process, which then stops the engine in order.
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        log.info("engine started (pid %d)", self.process.pid)
+
+    async def wait_ready(self, timeout: float) -> bool:
+        """True once the engine answers its health check; False if it exits or times out."""
+        deadline = time.monotonic() + timeout
+        async with grpc.aio.insecure_channel(self.settings.engine_address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while time.monotonic() < deadline:
+                if self.process is None or self.process.returncode is not None:
+                    return False
+                with contextlib.suppress(grpc.RpcError):
+                    reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return True
+                await asyncio.sleep(0.2)
+        return False
+
+    async def stop(self) -> None:
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), STOP_GRACE_SECONDS)
+        except asyncio.TimeoutError:
+            log.warning("engine did not stop in %.0fs; killing it", STOP_GRACE_SECONDS)
+            process.kill()
+            await process.wait()
+        log.info("engine stopped")
+
+    async def keep_running(self) -> None:
+        """Restart the engine whenever it exits, with backoff if it keeps dying."""
+        backoff = 1.0
+        while True:
+            assert self.process is not None
+            started = time.monotonic()
+            code = await self.process.wait()
+            if time.monotonic() - started > HEALTHY_RUN_SECONDS:
+                backoff = 1.0
+            log.error("engine exited with code %s; restarting in %.0fs", code, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            await self.start()
+            if await self.wait_ready(READY_TIMEOUT_SECONDS):
+                log.info("engine ready again")
+
+
+class _AdapterServer(uvicorn.Server):
+    """uvicorn without its own signal handling: the supervisor owns SIGINT and
+    SIGTERM, so that the engine is stopped after the adapter, in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+async def _serve(engine_settings: EngineSettings, adapter_settings: AdapterSettings) -> int:
+    stopping = asyncio.Event()
+    server = _AdapterServer(uvicorn_config(adapter_settings))
+
+    def request_stop() -> None:
+        log.info("stopping")
+        stopping.set()
+        server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, request_stop)
+
+    engine = EngineProcess(engine_settings)
+    await engine.start()
+    try:
+        ready = asyncio.create_task(engine.wait_ready(READY_TIMEOUT_SECONDS))
+        stop_wait = asyncio.create_task(stopping.wait())
+        await asyncio.wait({ready, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        stop_wait.cancel()
+        if stopping.is_set():
+            ready.cancel()
+            return 0
+        if not ready.result():
+            log.error("the engine did not start; see its log above")
+            return 1
+        log.info("engine ready on %s", engine_settings.engine_address)
+        monitor = asyncio.create_task(engine.keep_running())
+        try:
+            await server.serve()
+        finally:
+            monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await monitor
+        return 0 if server.started or stopping.is_set() else 1
+    finally:
+        await engine.stop()
+
+
+def serve(engine_settings: EngineSettings, adapter_settings: AdapterSettings) -> int:
+    # The two halves must agree on where the engine is.
+    adapter_settings.engine_address = engine_settings.engine_address
+    log.info(
+        "Hearth: OpenAI API on http://%s:%d/v1, engine on %s, models in %s",
+        adapter_settings.server_host,
+        adapter_settings.server_port,
+        engine_settings.engine_address,
+        engine_settings.models_dir,
+    )
+    return asyncio.run(_serve(engine_settings, adapter_settings))
