@@ -16,6 +16,11 @@ log = logging.getLogger(__name__)
 def run_generation(llm: llama_cpp.Llama, stop_token_ids: frozenset[int], job: GenerationJob) -> None:
     """Decode tokens for ``job`` and send its events; returns when it is done."""
     sampling = job.sampling
+    if sampling.seed is not None:
+        # Logits of a prompt evaluated in one batch differ in the last bits from
+        # those of a cached prefix plus a suffix; a seeded request evaluates its
+        # whole prompt so that the same seed gives the same text every time.
+        llm.reset()
     llm.set_seed(sampling.seed if sampling.seed is not None else random.getrandbits(32))
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     matcher = StopMatcher(job.stop)

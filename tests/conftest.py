@@ -1,0 +1,67 @@
+"""Shared fixtures: real model files, a real engine, a real `hearth serve`."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from gguf_factory import write_tiny_llama  # noqa: E402
+from servers import EngineProcess, HearthServer  # noqa: E402
+
+from hearth.default_model import install_default_model  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_MODEL_ID = "gemma-3-270m-q4_k_m"
+TINY_MODEL_ID = "tiny"
+
+
+@pytest.fixture(scope="session")
+def default_model_path() -> Path:
+    """The real default model, assembled once per machine into .cache/ (sha256-checked)."""
+    path = install_default_model(REPO / ".cache" / "models")
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory, default_model_path: Path) -> Path:
+    """A models folder as a user has one: the default model, a tiny model and a broken file."""
+    folder = tmp_path_factory.mktemp("models")
+    (folder / default_model_path.name).symlink_to(default_model_path)
+    write_tiny_llama(folder / f"{TINY_MODEL_ID}.gguf")
+    (folder / "broken.gguf").write_bytes(b"GGUF\x03\x00\x00\x00 this is not a model")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def no_config(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("config") / "config.json"
+
+
+@pytest.fixture(scope="session")
+def engine(models_dir: Path, no_config: Path, tmp_path_factory):
+    process = EngineProcess(models_dir, no_config, tmp_path_factory.mktemp("logs") / "engine.log")
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def server(models_dir: Path, no_config: Path, tmp_path_factory):
+    """One `hearth serve` shared by the API tests."""
+    process = HearthServer(models_dir, no_config, tmp_path_factory.mktemp("logs") / "serve.log")
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def openai_client(server):
+    import openai
+
+    return openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="unused", max_retries=0, timeout=120)
+
+
+def pytest_configure(config):
+    os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
