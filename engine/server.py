@@ -38,9 +38,12 @@ async def serve(settings: EngineSettings) -> None:
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(settings.engine_address)
-    if port == 0:
-        raise SystemExit(f"cannot bind the engine to {settings.engine_address}")
+    try:
+        server.add_insecure_port(settings.engine_address)
+    except RuntimeError:
+        log.error("cannot listen on %s: the address is in use or invalid", settings.engine_address)
+        await core.stop()
+        raise SystemExit(2) from None
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

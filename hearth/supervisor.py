@@ -8,6 +8,7 @@ import contextlib
 import ctypes
 import logging
 import signal
+import socket
 import sys
 import time
 
@@ -110,7 +111,23 @@ class _AdapterServer(uvicorn.Server):
         yield
 
 
+def _address_in_use(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=0.5):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 async def _serve(engine_settings: EngineSettings, adapter_settings: AdapterSettings) -> int:
+    # Another engine answering there would pass our health check and serve in our place.
+    if _address_in_use(engine_settings.engine_address):
+        log.error(
+            "%s is already in use (another Hearth running?); stop it or set --engine-address",
+            engine_settings.engine_address,
+        )
+        return 1
     stopping = asyncio.Event()
     server = _AdapterServer(uvicorn_config(adapter_settings))
 
