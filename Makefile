@@ -11,8 +11,8 @@ STAMP  := $(VENV)/.stamp
 NODE_CLIENT := tests/node
 
 # Debian packages the build and the tests need: a C++ toolchain and cmake for
-# llama.cpp, Node.js for the cross-language gRPC client test.
-APT_PACKAGES := build-essential cmake nodejs npm
+# llama.cpp, Node.js for the cross-language gRPC client test, Xvfb for the
+# desktop window's headless test.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: serve test install dev system-deps node-deps stubs check-stubs clean
@@ -30,6 +30,7 @@ system-deps:
 	command -v cmake >/dev/null || missing="$$missing cmake"; \
 	command -v node >/dev/null || missing="$$missing nodejs"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
+	command -v xvfb-run >/dev/null || missing="$$missing xvfb xauth"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
