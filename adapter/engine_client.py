@@ -29,15 +29,16 @@ class GenerationStream:
         return self._messages()
 
     async def _messages(self):
+        # The stream's last message is the one that carries usage.
         if self._first is not None:
             first, self._first = self._first, None
             yield first
-            if first.finish_reason:
+            if first.HasField("usage"):
                 return
         try:
             while (message := await self._call.read()) is not grpc.aio.EOF:
                 yield message
-                if message.finish_reason:
+                if message.HasField("usage"):
                     return
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from exc

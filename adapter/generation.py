@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from hearth.adapter.errors import OpenAIError
-from hearth.adapter.protocol.common import Usage
+from hearth.adapter.protocol.common import PromptTokensDetails, Usage
 from hearth.engine.v1 import engine_pb2 as pb
 
 FINISH_REASONS = {pb.FINISH_REASON_STOP: "stop", pb.FINISH_REASON_LENGTH: "length"}
@@ -31,22 +31,26 @@ def usage_of(message: pb.GenerateResponse) -> Usage:
         prompt_tokens=message.usage.prompt_tokens,
         completion_tokens=message.usage.completion_tokens,
         total_tokens=message.usage.prompt_tokens + message.usage.completion_tokens,
+        prompt_tokens_details=PromptTokensDetails(cached_tokens=message.usage.cached_prompt_tokens),
     )
 
 
 @dataclass
 class Collected:
-    text: str
-    finish_reason: str
+    # (text, finish_reason) of each choice, by index.
+    choices: list[tuple[str, str]]
     usage: Usage
 
 
-async def collect(stream) -> Collected:
-    pieces = []
+async def collect(stream, n: int) -> Collected:
+    pieces: list[list[str]] = [[] for _ in range(n)]
+    finish = ["stop"] * n
     async for message in stream:
-        pieces.append(message.text)
+        pieces[message.index].append(message.text)
         if message.finish_reason:
-            return Collected("".join(pieces), FINISH_REASONS.get(message.finish_reason, "stop"), usage_of(message))
+            finish[message.index] = FINISH_REASONS.get(message.finish_reason, "stop")
+        if message.HasField("usage"):
+            return Collected([("".join(p), f) for p, f in zip(pieces, finish)], usage_of(message))
     raise OpenAIError(502, "The engine ended the stream early", type="server_error", code="stream_truncated")
 
 

@@ -4,10 +4,20 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hearth.engine.settings import DEFAULT_ENGINE_ADDRESS
+from hearth.settings_file import sources_with_config_file
 
 
 class AdapterSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LLM_", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        # Flags > LLM_* variables > the config file's "settings" object > defaults.
+        return sources_with_config_file(
+            settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+        )
 
     server_host: str = Field(default="127.0.0.1", description="Address the REST server binds.")
     server_port: int = Field(default=11434, ge=1, le=65535, description="Port of the REST server.")

@@ -11,8 +11,6 @@ MAX_STOP_STRINGS = 16
 
 
 def _sampling(request: SamplingFields, generate: pb.GenerateRequest) -> None:
-    if request.n not in (None, 1):
-        raise invalid_request("Only n=1 is supported", param="n", code="unsupported_value")
     if request.logprobs not in (None, False, 0):
         raise invalid_request("logprobs are not supported", param="logprobs", code="unsupported_parameter")
     if request.logit_bias:
@@ -21,6 +19,9 @@ def _sampling(request: SamplingFields, generate: pb.GenerateRequest) -> None:
         value = getattr(request, name)
         if value is not None:
             setattr(generate, name, value)
+    if request.n is not None:
+        # The engine checks n against the sequences the model serves at once.
+        generate.n = request.n
     if request.seed is not None:
         # The engine takes an unsigned seed; negative seeds wrap as in C.
         generate.seed = request.seed % 2**64

@@ -5,7 +5,7 @@ import uuid
 from hearth.engine.core import ModelView, StatusView
 from hearth.engine.errors import InvalidArgument
 from hearth.engine.events import EngineEvent, ModelStateEvent, RequestEvent
-from hearth.engine.requests import Finished, FinishReason, GenerateParams, SamplingParams, TextPiece
+from hearth.engine.requests import ChoiceEnded, Finished, FinishReason, GenerateParams, SamplingParams, TextPiece
 from hearth.engine.v1 import engine_pb2 as pb
 
 _ROLES = {"system", "developer", "user", "assistant"}
@@ -82,15 +82,23 @@ def generate_params_from_proto(request: pb.GenerateRequest) -> GenerateParams:
         stop=tuple(request.stop),
         sampling=sampling,
         request_id=request.request_id or uuid.uuid4().hex,
+        n=_optional(request, "n", 1),
     )
 
 
-def generation_event_to_proto(event: TextPiece | Finished) -> pb.GenerateResponse:
+def generation_event_to_proto(event: TextPiece | ChoiceEnded | Finished) -> pb.GenerateResponse:
     if isinstance(event, TextPiece):
-        return pb.GenerateResponse(text=event.text)
+        return pb.GenerateResponse(text=event.text, index=event.index)
+    if isinstance(event, ChoiceEnded):
+        return pb.GenerateResponse(finish_reason=_FINISH[event.finish_reason], index=event.index)
     return pb.GenerateResponse(
         finish_reason=_FINISH[event.finish_reason],
-        usage=pb.Usage(prompt_tokens=event.prompt_tokens, completion_tokens=event.completion_tokens),
+        index=event.index,
+        usage=pb.Usage(
+            prompt_tokens=event.prompt_tokens,
+            completion_tokens=event.completion_tokens,
+            cached_prompt_tokens=event.cached_prompt_tokens,
+        ),
     )
 
 
@@ -102,7 +110,13 @@ def status_to_proto(status: StatusView) -> pb.GetStatusResponse:
         llama_cpp_python_version=status.llama_cpp_python_version,
         loaded_models=[
             pb.LoadedModel(
-                id=m.id, memory_bytes=m.memory_bytes, active_requests=m.active_requests, idle_seconds=m.idle_seconds
+                id=m.id,
+                memory_bytes=m.memory_bytes,
+                active_requests=m.active_requests,
+                idle_seconds=m.idle_seconds,
+                slots=m.slots,
+                busy_slots=m.busy_slots,
+                queued_requests=m.queued_requests,
             )
             for m in status.loaded
         ],

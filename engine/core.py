@@ -13,9 +13,17 @@ from hearth import __version__
 from hearth.engine.chat_templates import normalize_messages, template_source_label
 from hearth.engine.errors import ContextLengthExceeded, EngineError, InvalidArgument, ModelInvalid, TemplateError
 from hearth.engine.events import EventBus, RequestEvent
-from hearth.engine.llama_backend import BackendInfo
+from hearth.engine.llama_backend import BackendInfo, llama_cpp_version
 from hearth.engine.registry import ModelRecord, ModelRegistry
-from hearth.engine.requests import Cancelled, Failed, Finished, GenerateParams, GenerationJob, TextPiece
+from hearth.engine.requests import (
+    Cancelled,
+    ChoiceEnded,
+    Failed,
+    Finished,
+    GenerateParams,
+    GenerationJob,
+    TextPiece,
+)
 from hearth.engine.runtime import LoadedModel, ModelRuntime
 from hearth.engine.settings import EngineSettings
 
@@ -51,6 +59,9 @@ class LoadedModelView:
     memory_bytes: int
     active_requests: int
     idle_seconds: float
+    slots: int
+    busy_slots: int
+    queued_requests: int
 
 
 @dataclass(frozen=True)
@@ -123,21 +134,22 @@ class EngineCore:
         return self._view(record)
 
     def status(self) -> StatusView:
-        import llama_cpp
-
         now = time.monotonic()
         memory = psutil.virtual_memory()
         return StatusView(
             backend=self.backend,
             gpu_offload=self.gpu_offload,
             engine_version=__version__,
-            llama_cpp_python_version=llama_cpp.__version__,
+            llama_cpp_python_version=llama_cpp_version(),
             loaded=[
                 LoadedModelView(
                     id=m.record.id,
                     memory_bytes=m.memory_bytes,
                     active_requests=m.scheduler.pending,
                     idle_seconds=0.0 if m.active else now - m.last_used,
+                    slots=m.scheduler.slots,
+                    busy_slots=m.scheduler.busy_slots,
+                    queued_requests=m.scheduler.queued,
                 )
                 for m in self.runtime.loaded()
             ],
@@ -161,6 +173,11 @@ class EngineCore:
                 f"'max_tokens' must be between 1 and {record.max_output_tokens} for model '{record.id}'",
                 param="max_tokens",
             )
+        if not 1 <= params.n <= self.settings.parallel:
+            raise InvalidArgument(
+                f"'n' must be between 1 and {self.settings.parallel}, the sequences a model serves at once",
+                param="n",
+            )
         if len(params.stop) > MAX_STOP_STRINGS:
             raise InvalidArgument(f"At most {MAX_STOP_STRINGS} stop strings are allowed", param="stop")
         if record.invalid_reason:
@@ -177,13 +194,12 @@ class EngineCore:
         else:
             text, bos = params.prompt or "", ""
         # A template that writes the BOS token itself must not get a second one.
-        add_bos = not (bos and text.startswith(bos))
-        tokens = loaded.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        tokens = loaded.model.tokenize(text, add_special=not (bos and text.startswith(bos)))
         if not tokens:
             raise InvalidArgument("The prompt is empty", param="prompt")
         return tokens
 
-    async def generate(self, params: GenerateParams) -> AsyncIterator[TextPiece | Finished]:
+    async def generate(self, params: GenerateParams) -> AsyncIterator[TextPiece | ChoiceEnded | Finished]:
         arrived = time.monotonic()
         record = await asyncio.to_thread(self.registry.get, params.model)
         self._validate(params, record)
@@ -211,6 +227,7 @@ class EngineCore:
                 max_new_tokens=min(params.max_tokens or room, room),
                 stop=params.stop,
                 sampling=params.sampling,
+                n=params.n,
                 sink=lambda event: loop.call_soon_threadsafe(events.put_nowait, event),
             )
             loaded.scheduler.submit(job)

@@ -36,18 +36,34 @@ class GenerateParams:
     stop: tuple[str, ...]
     sampling: SamplingParams
     request_id: str
+    # Sequences generated from the one prompt (OpenAI's n).
+    n: int = 1
 
 
 @dataclass(frozen=True)
 class TextPiece:
     text: str
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class ChoiceEnded:
+    """Sequence ``index`` of a request with n > 1 ended; others go on."""
+
+    index: int
+    finish_reason: FinishReason
 
 
 @dataclass(frozen=True)
 class Finished:
+    """The request's last sequence ended: its reason, and the usage of the whole request."""
+
     finish_reason: FinishReason
     prompt_tokens: int
     completion_tokens: int
+    index: int = 0
+    # Prompt tokens served from a slot's cache instead of being evaluated.
+    cached_prompt_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -60,7 +76,7 @@ class Failed:
     error: BaseException
 
 
-GenerationEvent = TextPiece | Finished | Cancelled | Failed
+GenerationEvent = TextPiece | ChoiceEnded | Finished | Cancelled | Failed
 
 
 @dataclass
@@ -72,6 +88,7 @@ class GenerationJob:
     max_new_tokens: int
     stop: tuple[str, ...]
     sampling: SamplingParams
+    n: int
     # Called from the scheduler's thread; must be thread-safe.
     sink: Callable[[GenerationEvent], None]
     cancel: threading.Event = field(default_factory=threading.Event)

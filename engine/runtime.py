@@ -6,15 +6,13 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-import llama_cpp
-
 from hearth.engine import llama_backend
 from hearth.engine.chat_templates import ChatTemplate, choose_template
 from hearth.engine.errors import ModelInvalid, ModelLoadFailed, TemplateError
 from hearth.engine.events import EventBus, ModelStateEvent
-from hearth.engine.generation import run_generation
+from hearth.engine.llama_backend import LlamaContext, LlamaModel
 from hearth.engine.registry import ModelRecord
-from hearth.engine.scheduler import SerialScheduler
+from hearth.engine.scheduler import BatchScheduler
 from hearth.engine.settings import EngineSettings
 
 log = logging.getLogger(__name__)
@@ -23,19 +21,25 @@ log = logging.getLogger(__name__)
 @dataclass
 class LoadedModel:
     record: ModelRecord
-    llm: llama_cpp.Llama
+    model: LlamaModel
+    context: LlamaContext
     template: ChatTemplate | None
     template_error: str | None
-    stop_token_ids: frozenset[int]
     memory_bytes: int
-    scheduler: SerialScheduler
+    scheduler: BatchScheduler
     active: int = 0
     last_used: float = field(default_factory=time.monotonic)
     idle: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def n_ctx(self) -> int:
-        return self.llm.n_ctx()
+        """Context of one sequence: prompt plus output must fit in it."""
+        return min(self.record.context_window, self.context.n_ctx_seq)
+
+    def close(self) -> None:
+        self.scheduler.close()
+        self.context.close()
+        self.model.close()
 
 
 class ModelRuntime:
@@ -146,15 +150,18 @@ class ModelRuntime:
 
     def _load_blocking(self, record: ModelRecord) -> LoadedModel:
         assert record.info is not None
-        llm = llama_backend.load_llama(
-            record.path,
-            n_ctx=record.context_window,
-            gpu_offload=self._gpu_offload,
-            threads=self._threads,
-            batch_size=self._settings.batch_size,
-        )
-        bos = llama_backend.token_text(llm, llm.token_bos())
-        eos = llama_backend.token_text(llm, llm.token_eos())
+        model = LlamaModel(record.path, gpu_offload=self._gpu_offload)
+        try:
+            context = LlamaContext(
+                model,
+                n_ctx_seq=record.context_window,
+                n_seq=self._settings.parallel,
+                n_batch=self._settings.batch_size,
+                threads=self._threads,
+            )
+        except BaseException:
+            model.close()
+            raise
         template: ChatTemplate | None = None
         template_error: str | None = None
         try:
@@ -162,28 +169,25 @@ class ModelRuntime:
                 gguf_template=record.info.chat_template,
                 override=record.chat_template_override,
                 architecture=record.info.architecture,
-                bos_token=bos,
-                eos_token=eos,
+                bos_token=model.bos_text(),
+                eos_token=model.eos_text(),
             )
         except TemplateError as exc:
             # The model still serves raw completions; chat requests get this error.
             template_error = exc.message
-        stop_ids = {
+        stop_token_ids = frozenset(
             token
             for text in (template.stop if template else ())
-            if (token := llama_backend.single_token_id(llm, text)) is not None
-        }
-        stop_token_ids = frozenset(stop_ids)
-        scheduler = SerialScheduler(
-            record.id, lambda job: run_generation(llm, stop_token_ids, job), self._settings.max_queue
+            if (token := model.single_token_id(text)) is not None
         )
+        scheduler = BatchScheduler(record.id, model, context, stop_token_ids, self._settings.max_queue)
         return LoadedModel(
             record=record,
-            llm=llm,
+            model=model,
+            context=context,
             template=template,
             template_error=template_error,
-            stop_token_ids=stop_token_ids,
-            memory_bytes=llama_backend.memory_bytes(llm),
+            memory_bytes=model.size_bytes() + context.state_bytes(),
             scheduler=scheduler,
         )
 
@@ -194,11 +198,7 @@ class ModelRuntime:
         # Requests in flight finish first.
         await loaded.idle.wait()
 
-        def close() -> None:
-            loaded.scheduler.close()
-            loaded.llm.close()
-
-        await asyncio.to_thread(close)
+        await asyncio.to_thread(loaded.close)
         log.info("unloaded %s", model_id)
         self._events.publish(ModelStateEvent(model_id, "UNLOADED"))
         return True

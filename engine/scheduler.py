@@ -1,58 +1,302 @@
-"""Runs one model's generation jobs. This serial scheduler (one worker thread,
-jobs in arrival order) is what a batched scheduler replaces: it offers the same
-submit/close/pending surface, and nothing above it knows how jobs are run."""
+"""Continuous batching for one loaded model.
+
+One llama context holds several sequence slots. A single worker thread runs
+decode steps; each step carries one token for every sequence that is
+generating plus, in the room left, a chunk of the prompt of a sequence that is
+still reading it. New requests join between steps, finished or cancelled ones
+free their slot at once, and a slot keeps its KV cache afterwards so that the
+next request sharing a prefix with it (the next turn of a conversation, a
+common system prompt) evaluates only the new tokens.
+
+Nothing above this module knows how jobs are run: the runtime calls submit()
+and close(), and reads the counters.
+"""
 
 import logging
-import queue
+import random
 import threading
-from collections.abc import Callable
+import time
+from collections import deque
+from dataclasses import dataclass, field
 
-from hearth.engine.errors import QueueFull
-from hearth.engine.requests import Failed, GenerationJob
+from hearth.engine.errors import EngineError, QueueFull
+from hearth.engine.generation import SequenceOutput
+from hearth.engine.llama_backend import LlamaContext, LlamaModel, Sampler
+from hearth.engine.requests import (
+    Cancelled,
+    ChoiceEnded,
+    Failed,
+    Finished,
+    FinishReason,
+    GenerationJob,
+    TextPiece,
+)
 
 log = logging.getLogger(__name__)
 
-_CLOSE = object()
+
+@dataclass
+class _Slot:
+    seq_id: int
+    # Tokens whose KV is in this sequence's cache, in order.
+    cached: list[int] = field(default_factory=list)
+    last_used: float = 0.0
+    # Set while serving a request:
+    run: "_Run | None" = None
+    index: int = 0
+    sampler: Sampler | None = None
+    output: SequenceOutput | None = None
+    # The sampled token to feed next; None while the prompt is being read.
+    next_token: int | None = None
+    # Where this slot's logits are in the batch just decoded; -1 for none.
+    logits_at: int = -1
 
 
-class SerialScheduler:
-    def __init__(self, model_id: str, run: Callable[[GenerationJob], None], max_queue: int):
+@dataclass
+class _Run:
+    """A job being served, by one slot per sequence (n of them)."""
+
+    job: GenerationJob
+    slots: list[_Slot]
+    # Prompt tokens not yet evaluated (read by slots[0]; the others copy it).
+    pending: list[int]
+    live: int
+    cached_prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+class BatchScheduler:
+    def __init__(
+        self,
+        model_id: str,
+        model: LlamaModel,
+        context: LlamaContext,
+        stop_token_ids: frozenset[int],
+        max_queue: int,
+    ):
         self.model_id = model_id
-        self._run = run
+        self._model = model
+        self._ctx = context
+        self._stop_token_ids = stop_token_ids
         self._max_queue = max_queue
-        self._jobs: queue.Queue = queue.Queue()
-        self._pending = 0
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._work, name=f"generate-{model_id}", daemon=True)
+        self._slots = [_Slot(seq_id=i) for i in range(context.n_seq)]
+        self._waiting: deque[GenerationJob] = deque()
+        self._runs: list[_Run] = []
+        self._wake = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._work, name=f"batch-{model_id}", daemon=True)
         self._thread.start()
+
+    # Counters for GetStatus.
+
+    @property
+    def slots(self) -> int:
+        return len(self._slots)
+
+    @property
+    def busy_slots(self) -> int:
+        return sum(1 for s in self._slots if s.run is not None)
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiting)
 
     @property
     def pending(self) -> int:
-        """Jobs waiting or running."""
-        return self._pending
+        """Requests waiting or running."""
+        return len(self._waiting) + len(self._runs)
 
     def submit(self, job: GenerationJob) -> None:
-        with self._lock:
-            if self._pending >= self._max_queue:
+        if job.n > len(self._slots):
+            raise EngineError(f"n={job.n} is more than the {len(self._slots)} sequences this model serves at once")
+        with self._wake:
+            if self._closing:
+                raise EngineError(f"model '{self.model_id}' is unloading")
+            if len(self._waiting) >= self._max_queue:
                 raise QueueFull(
                     f"Too many requests are waiting for model '{self.model_id}'; try again later",
                     model=self.model_id,
                 )
-            self._pending += 1
-        self._jobs.put(job)
+            self._waiting.append(job)
+            self._wake.notify()
 
     def close(self) -> None:
-        """Finish the queued jobs, then stop the worker. Blocks."""
-        self._jobs.put(_CLOSE)
+        """Finish the running and queued jobs, then stop. Blocks."""
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
         self._thread.join()
 
+    # The worker thread.
+
     def _work(self) -> None:
-        while (job := self._jobs.get()) is not _CLOSE:
+        while True:
+            with self._wake:
+                while not self._waiting and not self._runs and not self._closing:
+                    self._wake.wait()
+                if self._closing and not self._waiting and not self._runs:
+                    return
             try:
-                self._run(job)
-            except Exception as exc:  # a failed request must not stop the worker
-                log.exception("generation failed for request %s", job.request_id)
-                job.sink(Failed(exc))
-            finally:
-                with self._lock:
-                    self._pending -= 1
+                self._drop_cancelled()
+                self._admit()
+                if self._runs:
+                    self._step()
+            except Exception as exc:  # never let one bad step kill the worker
+                log.exception("decode step failed for model %s", self.model_id)
+                for run in list(self._runs):
+                    self._fail(run, exc)
+
+    def _admit(self) -> None:
+        """Move waiting jobs into free slots, in arrival order."""
+        while True:
+            with self._wake:
+                if not self._waiting:
+                    return
+                job = self._waiting[0]
+                free = [s for s in self._slots if s.run is None]
+                if job.cancel.is_set():
+                    self._waiting.popleft()
+                    job.sink(Cancelled(completion_tokens=0))
+                    continue
+                if len(free) < job.n:
+                    return
+                self._waiting.popleft()
+            self._start(job, free)
+
+    def _start(self, job: GenerationJob, free: list[_Slot]) -> None:
+        prompt = job.prompt_tokens
+        if job.sampling.seed is None:
+            # The slot whose cache shares the longest prefix with this prompt; else the least recently used.
+            first = max(free, key=lambda s: (_common_prefix(s.cached, prompt), -s.last_used))
+            keep = min(_common_prefix(first.cached, prompt), len(prompt) - 1)
+        else:
+            # A seeded request evaluates its whole prompt: logits of a cached prefix
+            # plus a suffix differ in the last bits from those of one batch, and the
+            # same seed must give the same text every time.
+            first = min(free, key=lambda s: s.last_used)
+            keep = 0
+        if not self._ctx.seq_truncate(first.seq_id, keep):
+            self._ctx.seq_clear(first.seq_id)
+            keep = 0
+        del first.cached[keep:]
+        others = [s for s in free if s is not first][: job.n - 1]
+        run = _Run(job=job, slots=[first, *others], pending=prompt[keep:], live=job.n, cached_prompt_tokens=keep)
+        seed = job.sampling.seed if job.sampling.seed is not None else random.getrandbits(32)
+        for index, slot in enumerate(run.slots):
+            slot.run = run
+            slot.index = index
+            slot.next_token = None
+            slot.logits_at = -1
+            slot.sampler = Sampler(job.sampling, (seed + index) % 2**32, self._model.n_vocab())
+            slot.output = SequenceOutput(self._model, self._stop_token_ids, job.stop, job.max_new_tokens)
+        self._runs.append(run)
+        if keep:
+            log.debug("request %s reuses %d cached prompt tokens", job.request_id, keep)
+
+    def _drop_cancelled(self) -> None:
+        for run in list(self._runs):
+            if run.job.cancel.is_set():
+                run.job.sink(Cancelled(completion_tokens=run.completion_tokens))
+                self._release(run)
+
+    def _step(self) -> None:
+        ctx = self._ctx
+        ctx.batch_clear()
+        reading: list[tuple[_Run, int]] = []
+        for run in self._runs:
+            for slot in run.slots:
+                slot.logits_at = -1
+                if slot.run is run and slot.next_token is not None:
+                    slot.logits_at = ctx.batch_add(slot.next_token, len(slot.cached), slot.seq_id, True)
+                    slot.cached.append(slot.next_token)
+        # Prompts take the room left, oldest request first, in chunks.
+        for run in self._runs:
+            room = ctx.n_batch - ctx.batch_size
+            if not run.pending or room <= 0:
+                continue
+            reader = run.slots[0]
+            chunk = run.pending[:room]
+            del run.pending[: len(chunk)]
+            for i, token in enumerate(chunk):
+                last = not run.pending and i == len(chunk) - 1
+                at = ctx.batch_add(token, len(reader.cached), reader.seq_id, last)
+                reader.cached.append(token)
+                if last:
+                    reader.logits_at = at
+            reading.append((run, len(chunk)))
+        if ctx.batch_size == 0:
+            return
+        status = ctx.decode()
+        if status != 0:
+            raise EngineError(f"llama_decode failed with status {status}")
+        for run, _ in reading:
+            if not run.pending:
+                self._fork(run)
+        for run in list(self._runs):
+            for slot in run.slots:
+                if slot.run is run and slot.logits_at >= 0:
+                    self._sample(run, slot)
+
+    def _fork(self, run: _Run) -> None:
+        """The prompt is read: the other sequences of an n > 1 request start from a copy of it."""
+        reader = run.slots[0]
+        for slot in run.slots[1:]:
+            self._ctx.seq_copy(reader.seq_id, slot.seq_id)
+            slot.cached = list(reader.cached)
+            slot.logits_at = reader.logits_at
+
+    def _sample(self, run: _Run, slot: _Slot) -> None:
+        assert slot.sampler is not None and slot.output is not None
+        token = slot.sampler.sample(self._ctx, slot.logits_at)
+        text, finish = slot.output.push(token)
+        if text:
+            run.job.sink(TextPiece(text, slot.index))
+        if finish is None:
+            slot.next_token = token
+            return
+        run.completion_tokens += slot.output.generated
+        run.live -= 1
+        self._free(slot)
+        if run.live:
+            run.job.sink(ChoiceEnded(slot.index, finish))
+        else:
+            run.job.sink(
+                Finished(
+                    finish, len(run.job.prompt_tokens), run.completion_tokens, slot.index, run.cached_prompt_tokens
+                )
+            )
+            self._runs.remove(run)
+
+    def _free(self, slot: _Slot) -> None:
+        if slot.sampler is not None:
+            slot.sampler.close()
+        slot.run = None
+        slot.sampler = None
+        slot.output = None
+        slot.next_token = None
+        slot.logits_at = -1
+        slot.last_used = time.monotonic()
+
+    def _release(self, run: _Run) -> None:
+        for slot in run.slots:
+            if slot.run is run:
+                self._free(slot)
+        if run in self._runs:
+            self._runs.remove(run)
+
+    def _fail(self, run: _Run, exc: Exception) -> None:
+        for slot in run.slots:
+            # What the failed step left in the cache is unknown: forget it.
+            self._ctx.seq_clear(slot.seq_id)
+            slot.cached.clear()
+        self._release(run)
+        run.job.sink(Failed(exc))

@@ -6,12 +6,22 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hearth.paths import default_config_file, default_models_dir
+from hearth.settings_file import sources_with_config_file
 
 DEFAULT_ENGINE_ADDRESS = "127.0.0.1:50051"
 
 
 class EngineSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LLM_", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        # Flags > LLM_* variables > the config file's "settings" object > defaults.
+        return sources_with_config_file(
+            settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+        )
 
     models_dir: Path = Field(
         default_factory=default_models_dir,
@@ -46,7 +56,13 @@ class EngineSettings(BaseSettings):
         le=1024,
         description="CPU threads for llama.cpp; default: the machine's cores.",
     )
-    batch_size: int = Field(default=512, ge=32, le=8192, description="Prompt tokens evaluated per batch.")
+    batch_size: int = Field(default=512, ge=32, le=8192, description="Tokens evaluated per decode step.")
+    parallel: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Sequences one model decodes at once (slots); each has the model's full context.",
+    )
     max_queue: int = Field(
         default=64,
         ge=1,

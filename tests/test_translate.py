@@ -48,6 +48,11 @@ def test_unset_sampling_fields_stay_unset():
         assert not generate.HasField(name), name
 
 
+def test_n_is_carried_to_the_engine():
+    assert chat_to_generate(chat(n=3), "r").n == 3
+    assert not chat_to_generate(chat(), "r").HasField("n")
+
+
 def test_max_completion_tokens_wins_over_max_tokens():
     assert chat_to_generate(chat(max_tokens=10, max_completion_tokens=3), "r").max_tokens == 3
 
@@ -55,7 +60,6 @@ def test_max_completion_tokens_wins_over_max_tokens():
 @pytest.mark.parametrize(
     "fields, param",
     [
-        ({"n": 2}, "n"),
         ({"logprobs": True}, "logprobs"),
         ({"logit_bias": {"1": 5}}, "logit_bias"),
         ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),

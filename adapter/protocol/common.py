@@ -39,7 +39,13 @@ class SamplingFields(BaseModel):
     repeat_penalty: float | None = Field(default=None, ge=0, le=10)
 
 
+class PromptTokensDetails(BaseModel):
+    # Prompt tokens served from the KV cache of an earlier request.
+    cached_tokens: int
+
+
 class Usage(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails | None = None

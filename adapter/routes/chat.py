@@ -27,26 +27,21 @@ def _chunk(completion_id: str, created: int, model: str, choices: list[ChatChunk
     return chunk
 
 
-async def _chat_events(stream, completion_id: str, created: int, model: str, include_usage: bool):
-    yield _chunk(
-        completion_id, created, model, [ChatChunkChoice(index=0, delta=ChatDelta(role="assistant", content=""))], include_usage
-    )
+async def _chat_events(stream, completion_id: str, created: int, model: str, n: int, include_usage: bool):
+    def chunk(index: int, delta: ChatDelta, finish_reason: str | None = None) -> dict:
+        choice = ChatChunkChoice(index=index, delta=delta, finish_reason=finish_reason)
+        return _chunk(completion_id, created, model, [choice], include_usage)
+
+    for index in range(n):
+        yield chunk(index, ChatDelta(role="assistant", content=""))
     async for message in stream:
         if message.text:
-            yield _chunk(
-                completion_id, created, model, [ChatChunkChoice(index=0, delta=ChatDelta(content=message.text))], include_usage
-            )
+            yield chunk(message.index, ChatDelta(content=message.text))
         if message.finish_reason:
-            yield _chunk(
-                completion_id,
-                created,
-                model,
-                [ChatChunkChoice(index=0, delta=ChatDelta(), finish_reason=FINISH_REASONS.get(message.finish_reason, "stop"))],
-                include_usage,
-            )
-            if include_usage:
-                final = ChatCompletionChunk(id=completion_id, created=created, model=model, choices=[], usage=usage_of(message))
-                yield final.model_dump()
+            yield chunk(message.index, ChatDelta(), FINISH_REASONS.get(message.finish_reason, "stop"))
+        if message.HasField("usage") and include_usage:
+            final = ChatCompletionChunk(id=completion_id, created=created, model=model, choices=[], usage=usage_of(message))
+            yield final.model_dump()
 
 
 @router.post("/v1/chat/completions", response_model=None)
@@ -57,17 +52,18 @@ async def create_chat_completion(body: ChatCompletionRequest, request: Request):
     created = now()
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        events = _chat_events(stream, completion_id, created, body.model, include_usage)
+        events = _chat_events(stream, completion_id, created, body.model, generate.n or 1, include_usage)
         return StreamingResponse(
             sse_stream(events, stream), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
-    result = await until_disconnected(request, collect(stream), stream.cancel)
+    result = await until_disconnected(request, collect(stream, generate.n or 1), stream.cancel)
     return ChatCompletion(
         id=completion_id,
         created=created,
         model=body.model,
         choices=[
-            ChatChoice(index=0, message=AssistantMessage(content=result.text), finish_reason=result.finish_reason)
+            ChatChoice(index=index, message=AssistantMessage(content=text), finish_reason=finish)
+            for index, (text, finish) in enumerate(result.choices)
         ],
         usage=result.usage,
     )

@@ -18,12 +18,12 @@ async def _completion_events(stream, completion_id: str, created: int, model: st
                 id=completion_id,
                 created=created,
                 model=model,
-                choices=[CompletionChoice(index=0, text=message.text, finish_reason=finish)],
+                choices=[CompletionChoice(index=message.index, text=message.text, finish_reason=finish)],
             ).model_dump()
             if not include_usage:
                 del chunk["usage"]
             yield chunk
-        if finish and include_usage:
+        if message.HasField("usage") and include_usage:
             yield Completion(id=completion_id, created=created, model=model, choices=[], usage=usage_of(message)).model_dump()
 
 
@@ -39,11 +39,14 @@ async def create_completion(body: CompletionRequest, request: Request):
         return StreamingResponse(
             sse_stream(events, stream), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
-    result = await until_disconnected(request, collect(stream), stream.cancel)
+    result = await until_disconnected(request, collect(stream, generate.n or 1), stream.cancel)
     return Completion(
         id=completion_id,
         created=created,
         model=body.model,
-        choices=[CompletionChoice(index=0, text=result.text, finish_reason=result.finish_reason)],
+        choices=[
+            CompletionChoice(index=index, text=text, finish_reason=finish)
+            for index, (text, finish) in enumerate(result.choices)
+        ],
         usage=result.usage,
     )

@@ -31,7 +31,8 @@ function generate() {
     const call = client.Generate({ model, prompt, max_tokens: 8, temperature: 0 });
     call.on("data", (message) => {
       pieces.push(message.text);
-      if (message.finish_reason !== "FINISH_REASON_UNSPECIFIED") final = message;
+      // The stream's last message carries the usage of the whole request.
+      if (message.usage) final = message;
     });
     call.on("error", reject);
     call.on("end", () => resolve({ text: pieces.join(""), pieces: pieces.length, final }));
