@@ -152,9 +152,6 @@ class LlamaContext:
         llama_cpp.llama_batch_free(self._batch)
         self._ctx.close()
 
-    def state_bytes(self) -> int:
-        return int(llama_cpp.llama_state_get_size(self.ctx))
-
     # The batch being built for the next decode step.
 
     def batch_clear(self) -> None:

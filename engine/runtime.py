@@ -6,6 +6,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+import psutil
+
 from hearth.engine import llama_backend
 from hearth.engine.chat_templates import ChatTemplate, choose_template
 from hearth.engine.errors import ModelInvalid, ModelLoadFailed, TemplateError
@@ -16,6 +18,10 @@ from hearth.engine.scheduler import BatchScheduler
 from hearth.engine.settings import EngineSettings
 
 log = logging.getLogger(__name__)
+
+
+def _resident_bytes() -> int:
+    return psutil.Process().memory_info().rss
 
 
 @dataclass
@@ -151,6 +157,9 @@ class ModelRuntime:
     def _load_blocking(self, record: ModelRecord) -> LoadedModel:
         assert record.info is not None
         model = LlamaModel(record.path, gpu_offload=self._gpu_offload)
+        # llama.cpp does not report its buffers: the context's KV cache and
+        # compute buffers are what the process grew by while creating it.
+        rss_before_context = _resident_bytes()
         try:
             context = LlamaContext(
                 model,
@@ -187,7 +196,7 @@ class ModelRuntime:
             context=context,
             template=template,
             template_error=template_error,
-            memory_bytes=model.size_bytes() + context.state_bytes(),
+            memory_bytes=model.size_bytes() + max(0, _resident_bytes() - rss_before_context),
             scheduler=scheduler,
         )
 
