@@ -6,38 +6,57 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from hearth import __version__
+from hearth.adapter.disconnect import CancelOnDisconnect
 from hearth.adapter.engine_client import EngineClient
 from hearth.adapter.errors import install_error_handlers
+from hearth.adapter.metrics import Metrics, MetricsMiddleware
 from hearth.adapter.request_log import RequestLogMiddleware
-from hearth.adapter.routes import chat, completions, health, models
+from hearth.adapter.routes import chat, completions, health, metrics, models
+from hearth.adapter.security import LOCAL_ORIGINS, ApiKeyGuard, BodySizeLimit, HostOriginGuard, HostPolicy
 from hearth.adapter.settings import AdapterSettings
-
-# Browser pages served from this machine may call the API; others only when configured.
-LOCAL_ORIGINS = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$"
+from hearth.engine.auth import normalized_key
 
 
 def create_app(settings: AdapterSettings | None = None) -> FastAPI:
     settings = settings or AdapterSettings()
+    api_key = normalized_key(settings.api_key)
+    app_metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.settings = settings
-        app.state.engine = EngineClient(settings.engine_address)
+        app.state.metrics = app_metrics
+        app.state.engine = EngineClient(settings.engine_address, api_key=api_key, metrics=app_metrics)
         try:
             yield
         finally:
             await app.state.engine.close()
 
     app = FastAPI(title="Hearth", version=__version__, lifespan=lifespan)
+    # Starlette runs the middleware added last first. In request order: the log
+    # and the metrics see everything; then Host and Origin, CORS (preflights end
+    # there), the API key, the body size, cancelling the work of clients that
+    # leave before their answer starts, and the routes.
+    app.add_middleware(CancelOnDisconnect)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    if api_key:
+        app.add_middleware(ApiKeyGuard, api_key=api_key)
     app.add_middleware(
         CORSMiddleware,
+        # "*" is opt-in (LLM_CORS_ORIGINS=["*"]) and never comes with credentials.
         allow_origins=settings.cors_origins,
         allow_origin_regex=LOCAL_ORIGINS,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type"],
+        allow_credentials=False,
     )
+    app.add_middleware(
+        HostOriginGuard,
+        policy=HostPolicy(settings.allowed_hosts, settings.cors_origins, bind_host=settings.server_host),
+    )
+    app.add_middleware(MetricsMiddleware, metrics=app_metrics)
     app.add_middleware(RequestLogMiddleware)
     install_error_handlers(app)
-    for module in (models, chat, completions, health):
+    for module in (models, chat, completions, health, metrics):
         app.include_router(module.router)
     return app

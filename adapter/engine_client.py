@@ -1,8 +1,12 @@
 """The adapter's one gRPC channel to the engine, with errors turned into OpenAIError."""
 
+import time
+
 import grpc
 
 from hearth.adapter.errors import OpenAIError, from_rpc_error
+from hearth.adapter.metrics import Metrics
+from hearth.engine.auth import auth_metadata
 from hearth.engine.v1 import engine_pb2 as pb
 from hearth.engine.v1 import engine_pb2_grpc
 
@@ -21,9 +25,25 @@ class GenerationStream:
     """A started Generate call whose first message has arrived, so that errors
     before any output become HTTP errors rather than broken streams."""
 
-    def __init__(self, call, first: pb.GenerateResponse):
+    def __init__(self, call, first: pb.GenerateResponse, model: str = "", metrics: Metrics | None = None):
         self._call = call
         self._first: pb.GenerateResponse | None = first
+        self._model = model
+        self._metrics = metrics
+        self._ended = False
+
+    def _end(self, outcome: str, message: pb.GenerateResponse | None = None) -> None:
+        if self._ended:
+            return
+        self._ended = True
+        if self._metrics is not None:
+            usage = message.usage if message is not None else None
+            self._metrics.generation_ended(
+                self._model,
+                outcome,
+                usage.prompt_tokens if usage is not None else 0,
+                usage.completion_tokens if usage is not None else 0,
+            )
 
     def __aiter__(self):
         return self._messages()
@@ -32,51 +52,68 @@ class GenerationStream:
         # The stream's last message is the one that carries usage.
         if self._first is not None:
             first, self._first = self._first, None
+            if first.HasField("usage"):
+                self._end(_outcome(first), first)
             yield first
             if first.HasField("usage"):
                 return
         try:
             while (message := await self._call.read()) is not grpc.aio.EOF:
+                if message.HasField("usage"):
+                    self._end(_outcome(message), message)
                 yield message
                 if message.HasField("usage"):
                     return
         except grpc.RpcError as exc:
+            self._end("error")
             raise from_rpc_error(exc) from exc
+        self._end("error")
         raise OpenAIError(502, "The engine ended the stream early", type="server_error", code="stream_truncated")
 
     def cancel(self) -> None:
+        self._end("cancelled")
         self._call.cancel()
 
 
+def _outcome(message: pb.GenerateResponse) -> str:
+    return {pb.FINISH_REASON_STOP: "stop", pb.FINISH_REASON_LENGTH: "length"}.get(message.finish_reason, "stop")
+
+
 class EngineClient:
-    def __init__(self, address: str):
+    def __init__(self, address: str, *, api_key: str | None = None, metrics: Metrics | None = None):
         self.address = address
         self._channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
         self._stub = engine_pb2_grpc.EngineStub(self._channel)
+        # Sent with every call; the engine refuses calls without it when it has a key.
+        self._metadata = auth_metadata(api_key) or None
+        self._metrics = metrics
 
     async def close(self) -> None:
         await self._channel.close()
 
     async def list_models(self) -> list[pb.Model]:
         try:
-            return list((await self._stub.ListModels(pb.ListModelsRequest(), timeout=30)).models)
+            reply = await self._stub.ListModels(pb.ListModelsRequest(), timeout=30, metadata=self._metadata)
+            return list(reply.models)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from exc
 
     async def get_model(self, model_id: str) -> pb.Model:
         try:
-            return (await self._stub.GetModel(pb.GetModelRequest(id=model_id), timeout=30)).model
+            reply = await self._stub.GetModel(pb.GetModelRequest(id=model_id), timeout=30, metadata=self._metadata)
+            return reply.model
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from exc
 
     async def status(self, timeout: float) -> pb.GetStatusResponse:
         try:
-            return await self._stub.GetStatus(pb.GetStatusRequest(), timeout=timeout)
+            return await self._stub.GetStatus(pb.GetStatusRequest(), timeout=timeout, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from exc
 
     async def generate(self, request: pb.GenerateRequest) -> GenerationStream:
-        call = self._stub.Generate(request)
+        call = self._stub.Generate(request, metadata=self._metadata)
+        started = time.monotonic()
         try:
             first = await call.read()
         except grpc.RpcError as exc:
@@ -86,4 +123,6 @@ class EngineClient:
             raise
         if first is grpc.aio.EOF:
             raise OpenAIError(502, "The engine ended the stream early", type="server_error", code="stream_truncated")
-        return GenerationStream(call, first)
+        if self._metrics is not None:
+            self._metrics.generation_started(request.model, time.monotonic() - started)
+        return GenerationStream(call, first, request.model, self._metrics)

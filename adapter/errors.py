@@ -63,6 +63,14 @@ def from_rpc_error(error: grpc.RpcError) -> OpenAIError:
     if info.reason in _BY_REASON:
         status, type_, code = _BY_REASON[info.reason]
         return OpenAIError(status, info.message, type=type_, param=info.metadata.get("param"), code=code)
+    if info.code == grpc.StatusCode.UNAUTHENTICATED:
+        log.error("the engine refused the adapter's API key: %s", info.message)
+        return OpenAIError(
+            502,
+            "The engine refused this server's API key; the adapter and the engine must share LLM_API_KEY",
+            type="server_error",
+            code="engine_unauthenticated",
+        )
     if info.code == grpc.StatusCode.UNAVAILABLE:
         return OpenAIError(503, "The engine is not available; try again shortly", type="server_error", code="engine_unavailable")
     if info.code == grpc.StatusCode.DEADLINE_EXCEEDED:

@@ -69,9 +69,14 @@ async def until_disconnected(request: Request, work: Awaitable, on_disconnect: C
             task.cancel()
 
 
+# Line breaks to Python's str.splitlines (and so to SSE readers built on it,
+# httpx's among them) that JSON leaves unescaped; escaped, they cannot split an event.
+_SPLITLINES_ONLY = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def sse(payload: dict | str) -> str:
     data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return f"data: {data}\n\n"
+    return f"data: {data.translate(_SPLITLINES_ONLY)}\n\n"
 
 
 async def sse_stream(events: AsyncIterator[dict], stream) -> AsyncIterator[str]:

@@ -6,6 +6,7 @@ import uvicorn
 
 from hearth.adapter.app import create_app
 from hearth.adapter.settings import AdapterSettings
+from hearth.engine.auth import UnsafeBind, check_bind
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,24 @@ def uvicorn_config(settings: AdapterSettings) -> uvicorn.Config:
     )
 
 
+def check_adapter_bind(settings: AdapterSettings) -> None:
+    """Raises UnsafeBind for a non-loopback address without a key or --allow-remote."""
+    check_bind(
+        settings.server_host, api_key=settings.api_key, allow_remote=settings.allow_remote, what="the OpenAI API"
+    )
+    if settings.server_host.strip("[]") in ("", "0.0.0.0", "::") and not settings.allowed_hosts:
+        log.warning(
+            "listening on all interfaces, but only requests for localhost are answered: "
+            "list the names clients use for this machine in LLM_ALLOWED_HOSTS"
+        )
+
+
 def run_adapter(settings: AdapterSettings) -> int:
+    try:
+        check_adapter_bind(settings)
+    except UnsafeBind as exc:
+        log.error("%s", exc)
+        return 2
     log.info("OpenAI API on http://%s:%d/v1 (engine %s)", settings.server_host, settings.server_port, settings.engine_address)
     uvicorn.Server(uvicorn_config(settings)).run()
     return 0

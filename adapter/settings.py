@@ -27,3 +27,19 @@ class AdapterSettings(BaseSettings):
         description="Browser origins allowed besides localhost ones (JSON list in LLM_CORS_ORIGINS).",
     )
     health_timeout: float = Field(default=2.0, gt=0, le=60, description="Seconds /health waits for the engine.")
+    api_key: str | None = Field(
+        default=None,
+        repr=False,
+        description="When set, every route but /health requires 'Authorization: Bearer <key>'; sent to the engine too.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host header values accepted besides loopback ones (JSON list in LLM_ALLOWED_HOSTS; '*' for any).",
+    )
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, le=1 << 30, description="Largest request body; larger ones get 413."
+    )
+    allow_remote: bool = Field(
+        default=False,
+        description="Allow listening on a non-loopback address without an API key.",
+    )

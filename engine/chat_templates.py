@@ -1,14 +1,42 @@
 """Chat templates: the GGUF's own (untrusted Jinja, rendered in a sandbox),
 a per-model override from the config, or a built-in one chosen by architecture."""
 
+import contextlib
 import json
+import os
+import selectors
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
+from jinja2 import Template
 from jinja2 import TemplateError as JinjaTemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from hearth.engine.errors import TemplateError
+
+# Limits for untrusted templates. A render that runs longer is stopped (its
+# worker process is killed and replaced); compiling gets longer, once per load.
+RENDER_TIMEOUT_SECONDS = 3.0
+COMPILE_TIMEOUT_SECONDS = 5.0
+# What a render may write: this much, plus this many characters per character of the messages.
+MAX_OUTPUT_BASE_CHARS = 1 << 20
+OUTPUT_PER_INPUT_CHAR = 4
+# Operators refuse to build numbers or sequences larger than these.
+MAX_INT_BITS = 1 << 16
+MAX_SEQUENCE_ITEMS = 1 << 24
+# Address space of a worker process (Linux): a template that allocates more fails.
+WORKER_MEMORY_BYTES = 1 << 30
+# Worker processes at most (concurrent untrusted renders), and templates each keeps compiled.
+WORKERS = 4
+WORKER_CACHE_SIZE = 16
+MAX_ERROR_CHARS = 500
+_LENGTH = struct.Struct(">I")
 
 _GEMMA = """{{ bos_token }}
 {%- set ns = namespace(prefix='', started=false) -%}
@@ -92,53 +120,334 @@ def builtin_template_name(architecture: str) -> str:
     return _ARCHITECTURE_TEMPLATES.get(architecture, "chatml")
 
 
+class _TemplateRaised(Exception):
+    """raise_exception() called by a template: its message is the error."""
+
+
 def _raise_exception(message: str) -> None:
-    raise TemplateError(f"chat template error: {message}", param="messages")
+    raise _TemplateRaised(str(message)[:MAX_ERROR_CHARS])
 
 
 def _strftime_now(fmt: str) -> str:
-    return datetime.now().strftime(fmt)
+    return datetime.now().strftime(str(fmt)[:100])
 
 
 def _tojson(value, indent=None, ensure_ascii=False, sort_keys=False) -> str:
     return json.dumps(value, indent=indent, ensure_ascii=ensure_ascii, sort_keys=sort_keys)
 
 
+class _GuardedSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's sandbox, plus checks on the operators that make huge values from
+    small ones. Intercepted operators are also never evaluated while compiling
+    (Jinja folds constant expressions at compile time otherwise, so that
+    ``{{ 9 ** 999999999 }}`` would hang the compiler)."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def call_binop(self, context, operator: str, left, right):
+        if operator == "**" and isinstance(left, int) and isinstance(right, int):
+            if right > 0 and abs(left) > 1 and abs(left).bit_length() * right > MAX_INT_BITS:
+                raise SecurityError(f"{operator} would make a number over {MAX_INT_BITS} bits")
+        if operator == "*":
+            for sequence, times in ((left, right), (right, left)):
+                if isinstance(sequence, (str, list, tuple)) and isinstance(times, int):
+                    if len(sequence) * times > MAX_SEQUENCE_ITEMS:
+                        raise SecurityError(f"* would make a sequence over {MAX_SEQUENCE_ITEMS} items")
+            if isinstance(left, int) and isinstance(right, int):
+                if abs(left).bit_length() + abs(right).bit_length() > MAX_INT_BITS:
+                    raise SecurityError(f"* would make a number over {MAX_INT_BITS} bits")
+        return super().call_binop(context, operator, left, right)
+
+
 def _environment() -> ImmutableSandboxedEnvironment:
     # Templates in GGUF files are untrusted code (CVE-2024-34359): the sandbox
     # blocks attribute access to Python internals and mutation of inputs.
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env = _GuardedSandbox(trim_blocks=True, lstrip_blocks=True, autoescape=False)
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now
     env.filters["tojson"] = _tojson
     return env
 
 
+def _render_limit(messages: list[dict[str, str]]) -> int:
+    """Most characters a render may produce: the messages, several times over, plus room."""
+    size = sum(len(m.get("role", "")) + len(m.get("content", "")) for m in messages)
+    return MAX_OUTPUT_BASE_CHARS + OUTPUT_PER_INPUT_CHAR * size
+
+
+def _render_bounded(template: Template, context: dict, max_chars: int) -> str:
+    pieces: list[str] = []
+    size = 0
+    for piece in template.generate(**context):
+        size += len(piece)
+        if size > max_chars:
+            raise _OutputTooLarge(f"the model's chat template produced more than {max_chars} characters")
+        pieces.append(piece)
+    return "".join(pieces)
+
+
+class _OutputTooLarge(Exception):
+    pass
+
+
+def _compile_error(exc: BaseException) -> str:
+    return f"the model's chat template does not compile: {type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+
+
+def _render_error(exc: BaseException) -> str:
+    if isinstance(exc, _TemplateRaised):
+        return f"chat template error: {exc}"[:MAX_ERROR_CHARS]
+    if isinstance(exc, _OutputTooLarge):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "the model's chat template used too much memory"
+    return f"the model's chat template failed: {type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+
+
+# Untrusted templates run in worker processes: a Python thread cannot be
+# stopped, so a template that loops for ever, or computes for ever inside one
+# C call, could otherwise only be stopped by stopping the engine. A worker that
+# runs past its deadline is killed and replaced; one that exhausts its memory
+# limit fails that render only.
+
+
+class _WorkerFailed(Exception):
+    """A render could not be done by a worker process."""
+
+
+class _WorkerTimeout(_WorkerFailed):
+    pass
+
+
+class _WorkerGone(_WorkerFailed):
+    """The worker exited (killed by its memory limit, say) or answered nonsense."""
+
+
+class _WorkersBusy(_WorkerFailed):
+    pass
+
+
+class _PoolClosed(_WorkerFailed):
+    pass
+
+
+def _frame(payload: dict) -> bytes:
+    data = json.dumps(payload, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    return _LENGTH.pack(len(data)) + data
+
+
+def _parse_frame(data: bytes) -> dict:
+    return json.loads(data.decode("utf-8", "surrogatepass"))
+
+
+# The worker's command line names it for what it is; the module to run comes
+# through the environment (tools that find "the engine" by its command line
+# must not mistake a worker for it).
+_WORKER_BOOTSTRAP = (
+    "import importlib, os, sys; "
+    "sys.exit(importlib.import_module(os.environ.pop('HEARTH_TEMPLATE_WORKER')).run_worker(int(sys.argv[2])))"
+)
+
+
+class _Worker:
+    def __init__(self):
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _WORKER_BOOTSTRAP, "hearth-template-worker", str(os.getpid())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            close_fds=True,
+            env={**os.environ, "HEARTH_TEMPLATE_WORKER": __name__},
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self._out = self.process.stdin.fileno()
+        self._in = self.process.stdout.fileno()
+        os.set_blocking(self._out, False)
+        os.set_blocking(self._in, False)
+
+    def _wait(self, fd: int, event: int, deadline: float) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _WorkerTimeout()
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, event)
+            if not selector.select(remaining):
+                raise _WorkerTimeout()
+
+    def _send(self, data: bytes, deadline: float) -> None:
+        view = memoryview(data)
+        while view:
+            self._wait(self._out, selectors.EVENT_WRITE, deadline)
+            try:
+                written = os.write(self._out, view)
+            except BlockingIOError:
+                continue
+            except OSError as exc:  # the worker is gone
+                raise _WorkerGone() from exc
+            view = view[written:]
+
+    def _receive(self, n: int, deadline: float) -> bytes:
+        chunks: list[bytes] = []
+        while n:
+            self._wait(self._in, selectors.EVENT_READ, deadline)
+            try:
+                chunk = os.read(self._in, min(n, 1 << 20))
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise _WorkerGone()
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def call(self, request: dict, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        self._send(_frame(request), deadline)
+        (length,) = _LENGTH.unpack(self._receive(_LENGTH.size, deadline))
+        try:
+            reply = _parse_frame(self._receive(length, deadline))
+        except ValueError as exc:
+            raise _WorkerGone() from exc
+        if not isinstance(reply, dict):
+            raise _WorkerGone()
+        return reply
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            self.process.kill()
+        for stream in (self.process.stdin, self.process.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(5)
+
+
+class _WorkerPool:
+    def __init__(self, size: int):
+        self._size = size
+        self._idle: list[_Worker] = []
+        self._count = 0
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def _take(self, deadline: float) -> _Worker:
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise _PoolClosed()
+                if self._idle:
+                    return self._idle.pop()
+                if self._count < self._size:
+                    self._count += 1
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _WorkersBusy()
+                self._cond.wait(remaining)
+        try:
+            return _Worker()
+        except BaseException:
+            with self._cond:
+                self._count -= 1
+                self._cond.notify()
+            raise
+
+    def call(self, request: dict, timeout: float) -> dict:
+        worker = self._take(time.monotonic() + timeout)
+        healthy = False
+        try:
+            reply = worker.call(request, timeout)
+            healthy = True
+            return reply
+        finally:
+            with self._cond:
+                if healthy and not self._closed:
+                    self._idle.append(worker)
+                else:
+                    self._count -= 1
+                self._cond.notify()
+            if not healthy or self._closed:
+                worker.kill()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._count -= len(idle)
+            self._cond.notify_all()
+        for worker in idle:
+            worker.kill()
+
+
+_POOL = _WorkerPool(WORKERS)
+
+
+def shutdown_renderers() -> None:
+    """Stop the template worker processes (they also exit when the engine does)."""
+    _POOL.close()
+
+
+def _in_worker(request: dict, timeout: float) -> dict:
+    try:
+        return _POOL.call(request, timeout)
+    except _WorkerTimeout as exc:
+        message = f"the model's chat template did not finish within {timeout:g} seconds"
+        raise TemplateError(message, param="messages") from exc
+    except _WorkersBusy as exc:
+        raise TemplateError("every chat template renderer is busy; try again", param="messages") from exc
+    except _PoolClosed as exc:
+        raise TemplateError("the engine is shutting down", param="messages") from exc
+    except _WorkerGone as exc:
+        message = "the model's chat template used too much memory or crashed its renderer"
+        raise TemplateError(message, param="messages") from exc
+    except OSError as exc:
+        raise TemplateError(f"cannot start a chat template renderer: {exc.strerror or exc}", param="messages") from exc
+
+
 class ChatTemplate:
-    """A compiled template with the special-token strings it is rendered with."""
+    """A template with the special-token strings it is rendered with.
+
+    Built-in templates are trusted and render in this process. Any other
+    template (from a GGUF file or the config file) is compiled and rendered in
+    a sandboxed worker process, with a time limit, a memory limit and a limit
+    on the size of what it writes."""
 
     def __init__(self, source: str, *, bos_token: str, eos_token: str, origin: str, stop: tuple[str, ...] = ()):
         self.origin = origin
         self.bos_token = bos_token
         self.eos_token = eos_token
         self.stop = stop
-        try:
-            self._template = _environment().from_string(source)
-        except JinjaTemplateError as exc:
-            raise TemplateError(f"the model's chat template does not compile: {exc}", param="messages") from exc
+        self._source = source
+        self._template: Template | None = None
+        if origin.startswith("builtin:"):
+            try:
+                self._template = _environment().from_string(source)
+            except JinjaTemplateError as exc:
+                raise TemplateError(_compile_error(exc), param="messages") from exc
+            return
+        reply = _in_worker({"op": "compile", "source": source}, COMPILE_TIMEOUT_SECONDS)
+        if not reply.get("ok"):
+            raise TemplateError(str(reply.get("error", "the model's chat template does not compile")), param="messages")
 
     def render(self, messages: list[dict[str, str]]) -> str:
-        try:
-            return self._template.render(
-                messages=messages,
-                add_generation_prompt=True,
-                bos_token=self.bos_token,
-                eos_token=self.eos_token,
-            )
-        except TemplateError:
-            raise
-        except Exception as exc:  # sandbox violations and template bugs alike fail this request only
-            raise TemplateError(f"the model's chat template failed: {type(exc).__name__}: {exc}"[:500], param="messages") from exc
+        context = {
+            "messages": messages,
+            "add_generation_prompt": True,
+            "bos_token": self.bos_token,
+            "eos_token": self.eos_token,
+        }
+        max_chars = _render_limit(messages)
+        if self._template is not None:
+            try:
+                return _render_bounded(self._template, context, max_chars)
+            except Exception as exc:  # template bugs and limits alike fail this request only
+                raise TemplateError(_render_error(exc), param="messages") from exc
+        reply = _in_worker(
+            {"op": "render", "source": self._source, "context": context, "max_chars": max_chars},
+            RENDER_TIMEOUT_SECONDS,
+        )
+        if not reply.get("ok"):
+            raise TemplateError(str(reply.get("error", "the model's chat template failed")), param="messages")
+        return str(reply["text"])
 
 
 def choose_template(
@@ -169,3 +478,90 @@ def normalize_messages(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     return [
         {"role": "system" if m["role"] == "developer" else m["role"], "content": m["content"]} for m in messages
     ]
+
+
+# The worker process (see _WORKER_BOOTSTRAP).
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """A worker outlives no engine: it exits once its parent is gone, even mid-render.
+    (Not PR_SET_PDEATHSIG: that fires when the spawning thread ends, not the process.)"""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _limit_resources() -> None:
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        if sys.platform.startswith("linux"):
+            resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _read_exactly(stream, n: int) -> bytes | None:
+    data = b""
+    while len(data) < n:
+        chunk = stream.read(n - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _handle(env: ImmutableSandboxedEnvironment, cache: "OrderedDict[str, Template]", request: dict) -> dict:
+    source = request.get("source")
+    if not isinstance(source, str):
+        return {"ok": False, "error": "bad request to the template renderer"}
+    template = cache.get(source)
+    if template is None:
+        try:
+            template = env.from_string(source)
+        except Exception as exc:  # syntax errors, recursion, limits: the template is refused
+            return {"ok": False, "error": _compile_error(exc)}
+        cache[source] = template
+        while len(cache) > WORKER_CACHE_SIZE:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(source)
+    if request.get("op") == "compile":
+        return {"ok": True}
+    try:
+        return {"ok": True, "text": _render_bounded(template, request["context"], int(request["max_chars"]))}
+    except Exception as exc:  # sandbox violations and template bugs alike fail this request only
+        return {"ok": False, "error": _render_error(exc)}
+
+
+def run_worker(parent_pid: int) -> int:
+    """A template worker's main loop: frames in on stdin, frames out on stdout, until stdin closes."""
+    _exit_with_parent(parent_pid)
+    _limit_resources()
+    # The protocol owns stdout; anything printed goes to stderr instead.
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    incoming = sys.stdin.buffer
+    env = _environment()
+    cache: OrderedDict[str, Template] = OrderedDict()
+    while True:
+        header = _read_exactly(incoming, _LENGTH.size)
+        if header is None:
+            return 0  # the engine closed the pipe: it is stopping
+        body = _read_exactly(incoming, _LENGTH.unpack(header)[0])
+        if body is None:
+            return 0
+        try:
+            reply = _handle(env, cache, _parse_frame(body))
+        except MemoryError:
+            reply = {"ok": False, "error": "the model's chat template used too much memory"}
+        try:
+            frame = _frame(reply)
+        except MemoryError:
+            frame = _frame({"ok": False, "error": "the model's chat template used too much memory"})
+        out.write(frame)
+        out.flush()
+

@@ -193,6 +193,15 @@ class EngineCore:
             bos = loaded.template.bos_token
         else:
             text, bos = params.prompt or "", ""
+        # No token spans 64 bytes on average: a longer text cannot fit, and
+        # llama.cpp's tokenizer is quadratic on some vocabularies, so refuse it
+        # before tokenizing.
+        if len(text.encode("utf-8", "replace")) > loaded.n_ctx * 64:
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {loaded.n_ctx} tokens; the prompt is far longer.",
+                param="messages" if params.messages is not None else "prompt",
+                model=loaded.record.id,
+            )
         # A template that writes the BOS token itself must not get a second one.
         tokens = loaded.model.tokenize(text, add_special=not (bos and text.startswith(bos)))
         if not tokens:

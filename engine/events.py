@@ -41,6 +41,7 @@ class EventBus:
         self._queue_size = queue_size
         self._watchers: set[asyncio.Queue] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -65,11 +66,19 @@ class EventBus:
                 watcher.get_nowait()
             watcher.put_nowait(stamped)
 
+    def close(self) -> None:
+        """Ends every watch() stream, so that shutting down need not wait for watchers."""
+        self._closed = True
+        for watcher in self._watchers:
+            if watcher.full():
+                watcher.get_nowait()
+            watcher.put_nowait(None)
+
     async def watch(self) -> AsyncIterator[tuple[float, EngineEvent]]:
         watcher: asyncio.Queue = asyncio.Queue(self._queue_size)
         self._watchers.add(watcher)
         try:
-            while True:
-                yield await watcher.get()
+            while not self._closed and (item := await watcher.get()) is not None:
+                yield item
         finally:
             self._watchers.discard(watcher)

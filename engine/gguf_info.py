@@ -22,6 +22,11 @@ MAX_KEYS = 100_000
 MAX_DIMS = 4
 MAX_KEY_LENGTH = 65_535
 DEFAULT_ALIGNMENT = 32
+# llama.cpp aborts the whole process (GGML_ASSERT) on models beyond these.
+MAX_LAYERS = 512
+MAX_EXPERTS = 1024
+# Bytes that valid UTF-8 text can contain: what a tokenizer may be given.
+_UTF8_BYTES = [b for b in range(256) if b not in (0xC0, 0xC1) and b < 0xF5]
 
 _SCALARS: dict[int, struct.Struct] = {
     gguf.GGUFValueType.UINT8: struct.Struct("<B"),
@@ -69,11 +74,21 @@ class TensorInfo:
         return n
 
 
+@dataclass(frozen=True)
+class _Array:
+    item_type: int
+    count: int
+    # File offsets of the first item and of the end.
+    start: int
+    end: int
+
+
 class _Cursor:
     def __init__(self, data, size: int):
         self.data = data
         self.size = size
         self.pos = 0
+        self.arrays: dict[str, _Array] = {}
 
     def need(self, n: int, what: str) -> None:
         if n < 0 or self.pos + n > self.size:
@@ -114,17 +129,20 @@ def _read_value(cur: _Cursor, value_type: int, key: str, depth: int = 0):
             raise GGUFReadError(f"{key} nests arrays")
         item_type = cur.unpack(_U32, f"item type of {key}")
         count = cur.unpack(_U64, f"length of {key}")
+        start = cur.pos
         if item_type in _SCALARS:
             item_size = _SCALARS[item_type].size
             if count > (cur.size - cur.pos) // item_size:
                 raise GGUFReadError(f"array {key} claims {count} items, more than the file holds")
             cur.pos += count * item_size
+            cur.arrays[key] = _Array(item_type, count, start, cur.pos)
         elif item_type == gguf.GGUFValueType.STRING:
             # Every string takes at least its 8-byte length.
             if count > (cur.size - cur.pos) // 8:
                 raise GGUFReadError(f"array {key} claims {count} strings, more than the file holds")
             for _ in range(count):
                 cur.skip_string(f"item of {key}")
+            cur.arrays[key] = _Array(item_type, count, start, cur.pos)
         else:
             raise GGUFReadError(f"array {key} has unsupported item type {item_type}")
         return None  # array contents are not needed for metadata
@@ -206,13 +224,87 @@ def _parse(cur: _Cursor) -> tuple[dict[str, object], list[TensorInfo]]:
 
     data_start = (cur.pos + alignment - 1) // alignment * alignment
     data_size = cur.size - data_start
+    # llama.cpp expects the tensors one after the other, each padded to the
+    # alignment, in table order; anything else overlaps or leaves holes.
+    expected = 0
     for tensor in tensors:
         if tensor.offset % alignment:
             raise GGUFReadError(f"tensor {tensor.name} is not aligned to {alignment} bytes")
         n_bytes = _tensor_bytes(tensor)
         if tensor.offset > data_size or n_bytes > data_size - tensor.offset:
             raise GGUFReadError(f"tensor {tensor.name} runs past the end of the file")
+        if tensor.offset != expected:
+            raise GGUFReadError(
+                f"tensor {tensor.name} is at data offset {tensor.offset}, not {expected} where the layout puts it"
+            )
+        expected += (n_bytes + alignment - 1) // alignment * alignment
+    _check_model_keys(cur, metadata)
     return metadata, tensors
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _check_model_keys(cur: _Cursor, metadata: dict[str, object]) -> None:
+    """Values that pass as GGUF but make llama.cpp abort the process rather
+    than fail the load: layer and expert counts, and the vocabulary."""
+    architecture = metadata.get("general.architecture")
+    if isinstance(architecture, str):
+        layers = _int(metadata.get(f"{architecture}.block_count"))
+        if layers is not None and not 1 <= layers <= MAX_LAYERS:
+            raise GGUFReadError(f"{architecture}.block_count {layers} is not between 1 and {MAX_LAYERS}")
+        experts = _int(metadata.get(f"{architecture}.expert_count")) or 0
+        used = _int(metadata.get(f"{architecture}.expert_used_count")) or 0
+        if not 0 <= experts <= MAX_EXPERTS:
+            raise GGUFReadError(f"{architecture}.expert_count {experts} is not between 0 and {MAX_EXPERTS}")
+        if not 0 <= used <= experts or (experts and not used):
+            raise GGUFReadError(
+                f"{architecture}.expert_used_count {used} does not fit {architecture}.expert_count {experts}"
+            )
+    if "tokenizer.ggml.tokens" not in metadata:
+        return
+    tokens = cur.arrays.get("tokenizer.ggml.tokens")
+    if tokens is None or tokens.item_type != gguf.GGUFValueType.STRING:
+        raise GGUFReadError("tokenizer.ggml.tokens is not a list of strings")
+    for key in ("tokenizer.ggml.scores", "tokenizer.ggml.token_type"):
+        if key in metadata:
+            array = cur.arrays.get(key)
+            if array is None or array.count != tokens.count:
+                raise GGUFReadError(f"{key} does not have one entry per token ({tokens.count})")
+    if "tokenizer.ggml.merges" in metadata:
+        merges = cur.arrays.get("tokenizer.ggml.merges")
+        if merges is None or merges.item_type != gguf.GGUFValueType.STRING:
+            raise GGUFReadError("tokenizer.ggml.merges is not a list of strings")
+    vocabulary = _token_set(cur, tokens)
+    if metadata.get("tokenizer.ggml.model") == "llama":
+        # A SentencePiece vocabulary must spell any byte it has no piece for
+        # as <0xXX>; llama.cpp aborts on text it cannot spell otherwise.
+        missing = [
+            b
+            for b in _UTF8_BYTES
+            if f"<0x{b:02X}>".encode() not in vocabulary and not (b < 0x80 and bytes([b]) in vocabulary)
+        ]
+        if missing:
+            raise GGUFReadError(f"the vocabulary has no token for byte 0x{missing[0]:02X} (no byte fallback)")
+
+
+def _token_set(cur: _Cursor, tokens: _Array) -> set[bytes]:
+    """The vocabulary's pieces; duplicates (which llama.cpp aborts on) are refused."""
+    seen: set[bytes] = set()
+    # Every length was checked against the file while the array was skipped.
+    blob = bytes(cur.data[tokens.start : tokens.end])
+    unpack = _U64.unpack_from
+    pos = 0
+    for index in range(tokens.count):
+        end = pos + 8 + unpack(blob, pos)[0]
+        # llama.cpp names empty pieces after their index.
+        piece = blob[pos + 8 : end] or f"[EMPTY_{index}]".encode()
+        if piece in seen:
+            raise GGUFReadError(f"token #{index} {piece[:40]!r} appears twice in the vocabulary")
+        seen.add(piece)
+        pos = end
+    return seen
 
 
 def _quantization(metadata: dict[str, object], tensors: list[TensorInfo]) -> str:

@@ -1,8 +1,18 @@
 """Which models exist: *.gguf files in the models folder plus the config file's
-declarations, with metadata read from each file once per change."""
+declarations, with metadata read from each file once per change.
 
+Before a model is first used, llama.cpp reads it once in a throwaway process
+(load, tokenize every kind of character, make a context): some malformed
+files pass every header check and still make llama.cpp abort the process
+that reads them. Such a file is listed as invalid instead of taking the
+engine down."""
+
+import dataclasses
 import logging
 import os
+import signal
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +38,64 @@ class ModelRecord:
     chat_template_override: str | None
 
 
+# Runs in the probe process: everything the engine does with a file before and
+# while generating, short of generating, on the CPU.
+_PROBE = r"""
+import sys
+import llama_cpp
+from llama_cpp import _internals as internals
+params = llama_cpp.llama_model_default_params()
+params.n_gpu_layers = 0
+try:
+    model = internals.LlamaModel(path_model=sys.argv[1], params=params, verbose=False)
+except Exception:
+    sys.exit(3)  # refused cleanly: the engine's own load reports why
+text = "".join(chr(c) for c in range(1, 0x800)) + " \u4e2d\u6587 \U0001F600 <s></s><|im_end|>\n\n"
+model.tokenize(text.encode("utf-8"), True, True)
+model.tokenize(b"\x00", False, False)
+context_params = llama_cpp.llama_context_default_params()
+context_params.n_ctx = 64
+context_params.n_batch = 32
+context_params.n_ubatch = 32
+context_params.n_seq_max = 1
+context_params.n_threads = 1
+context_params.n_threads_batch = 1
+try:
+    internals.LlamaContext(model=model, params=context_params, verbose=False)
+except Exception:
+    sys.exit(3)
+"""
+PROBE_TIMEOUT_SECONDS = 300.0
+
+
+def probe_with_llama_cpp(path: Path) -> str | None:
+    """Why llama.cpp cannot read ``path`` without dying, or None when it can (or refuses it cleanly)."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE, str(path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=PROBE_TIMEOUT_SECONDS,
+            # An abort need not start gdb for a backtrace nobody reads.
+            env={**os.environ, "GGML_NO_BACKTRACE": "1"},
+        )
+    except subprocess.TimeoutExpired:
+        return f"llama.cpp did not finish reading the file in {PROBE_TIMEOUT_SECONDS:.0f}s"
+    except OSError as exc:
+        log.warning("cannot check %s with llama.cpp: %s", path, exc)
+        return None
+    if done.returncode < 0:
+        try:
+            name = signal.Signals(-done.returncode).name
+        except ValueError:
+            name = f"signal {-done.returncode}"
+        return f"llama.cpp crashes reading this file ({name})"
+    if done.returncode not in (0, 3):
+        return f"llama.cpp failed reading this file (exit status {done.returncode})"
+    return None
+
+
 class ModelRegistry:
     def __init__(self, models_dir: Path, config_file: Path, context_limit: int):
         self.models_dir = models_dir
@@ -36,6 +104,9 @@ class ModelRegistry:
         self._lock = threading.Lock()
         # path -> ((size, mtime_ns), info or error text)
         self._cache: dict[Path, tuple[tuple[int, int], GGUFInfo | str]] = {}
+        # path -> ((size, mtime_ns), why llama.cpp cannot read it or None), for files probed.
+        self._probed: dict[Path, tuple[tuple[int, int], str | None]] = {}
+        self._probe_lock = threading.Lock()
 
     def _read(self, path: Path) -> tuple[os.stat_result | None, GGUFInfo | None, str | None]:
         try:
@@ -85,6 +156,11 @@ class ModelRegistry:
         )
 
     def scan(self) -> dict[str, ModelRecord]:
+        """Every model; files already probed and found unreadable by llama.cpp are invalid."""
+        records = self._scan()
+        return {model_id: self._with_probe(record, run=False) for model_id, record in records.items()}
+
+    def _scan(self) -> dict[str, ModelRecord]:
         records: dict[str, ModelRecord] = {}
         try:
             files = sorted(p for p in self.models_dir.glob("*.gguf") if not p.name.startswith("."))
@@ -100,8 +176,37 @@ class ModelRegistry:
             )
         return records
 
+    def _probe_result(self, path: Path, key: tuple[int, int]) -> tuple[bool, str | None]:
+        """(probed, reason) for this version of the file."""
+        with self._lock:
+            probed = self._probed.get(path)
+        if probed is not None and probed[0] == key:
+            return True, probed[1]
+        return False, None
+
+    def _with_probe(self, record: ModelRecord, *, run: bool) -> ModelRecord:
+        if record.invalid_reason or record.info is None:
+            return record
+        try:
+            stat = record.path.stat()
+        except OSError:
+            return record
+        key = (stat.st_size, stat.st_mtime_ns)
+        done, reason = self._probe_result(record.path, key)
+        if not done and run:
+            with self._probe_lock:  # one probe at a time, and one per file version
+                done, reason = self._probe_result(record.path, key)
+                if not done:
+                    reason = probe_with_llama_cpp(record.path)
+                    if reason:
+                        log.warning("model file %s is invalid: %s", record.path, reason)
+                    with self._lock:
+                        self._probed[record.path] = (key, reason)
+        return dataclasses.replace(record, invalid_reason=reason) if reason else record
+
     def get(self, model_id: str) -> ModelRecord:
+        """The model, checked by llama.cpp in a throwaway process the first time it is asked for."""
         record = self.scan().get(model_id)
         if record is None:
             raise ModelNotFound(f"The model '{model_id}' does not exist", param="model", model=model_id)
-        return record
+        return self._with_probe(record, run=True)

@@ -205,7 +205,8 @@ class BatchScheduler:
     def _drop_cancelled(self) -> None:
         for run in list(self._runs):
             if run.job.cancel.is_set():
-                run.job.sink(Cancelled(completion_tokens=run.completion_tokens))
+                running = sum(s.output.generated for s in run.slots if s.run is run and s.output is not None)
+                run.job.sink(Cancelled(completion_tokens=run.completion_tokens + running))
                 self._release(run)
 
     def _step(self) -> None:

@@ -8,6 +8,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from hearth.engine.auth import ApiKeyInterceptor, UnsafeBind, address_host, check_bind, normalized_key
+from hearth.engine.chat_templates import shutdown_renderers
 from hearth.engine.core import EngineCore
 from hearth.engine.interceptor import ErrorMappingInterceptor
 from hearth.engine.llama_backend import backend_info
@@ -23,11 +25,25 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 async def serve(settings: EngineSettings) -> None:
+    api_key = normalized_key(settings.api_key)
+    try:
+        check_bind(
+            address_host(settings.engine_address),
+            api_key=api_key,
+            allow_remote=settings.allow_remote,
+            what="the engine",
+        )
+    except UnsafeBind as exc:
+        log.error("%s", exc)
+        raise SystemExit(2) from None
     backend = backend_info()
     core = EngineCore(settings, backend)
     await core.start()
+    # The key check comes first: a call without it reaches nothing else.
+    interceptors: list[grpc.aio.ServerInterceptor] = [ApiKeyInterceptor(api_key)] if api_key else []
+    interceptors.append(ErrorMappingInterceptor())
     server = grpc.aio.server(
-        interceptors=[ErrorMappingInterceptor()],
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -43,6 +59,7 @@ async def serve(settings: EngineSettings) -> None:
     except RuntimeError:
         log.error("cannot listen on %s: the address is in use or invalid", settings.engine_address)
         await core.stop()
+        shutdown_renderers()
         raise SystemExit(2) from None
     await server.start()
     for name in ("", SERVICE_NAME):
@@ -62,6 +79,9 @@ async def serve(settings: EngineSettings) -> None:
     await stop.wait()
     log.info("engine shutting down")
     await health_servicer.enter_graceful_shutdown()
+    # Watchers would hold the grace period below to its end.
+    core.events.close()
     # Streams in flight get a few seconds to finish, then are cancelled.
     await server.stop(grace=5.0)
     await core.stop()
+    shutdown_renderers()

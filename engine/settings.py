@@ -69,3 +69,12 @@ class EngineSettings(BaseSettings):
         le=100_000,
         description="Requests that may wait for one model before new ones are refused.",
     )
+    api_key: str | None = Field(
+        default=None,
+        repr=False,
+        description="When set, every gRPC method but health requires metadata 'authorization: Bearer <key>'.",
+    )
+    allow_remote: bool = Field(
+        default=False,
+        description="Allow listening on a non-loopback address without an API key.",
+    )

@@ -26,16 +26,25 @@ def _add_adapter_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, help="REST port (LLM_SERVER_PORT), default 11434")
 
 
+def _add_allow_remote_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        default=None,
+        help="allow listening on a non-loopback address without an API key (LLM_ALLOW_REMOTE)",
+    )
+
+
 def _engine_settings(args: argparse.Namespace):
     from hearth.engine.settings import EngineSettings
 
-    return EngineSettings(**_overrides(args, "models_dir", "engine_address"))
+    return EngineSettings(**_overrides(args, "models_dir", "engine_address", "allow_remote"))
 
 
 def _adapter_settings(args: argparse.Namespace):
     from hearth.adapter.settings import AdapterSettings
 
-    overrides = _overrides(args, "engine_address")
+    overrides = _overrides(args, "engine_address", "allow_remote")
     if getattr(args, "host", None) is not None:
         overrides["server_host"] = args.host
     if getattr(args, "port", None) is not None:
@@ -83,6 +92,41 @@ def cmd_pull_default(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_desktop(args: argparse.Namespace) -> int:
+    configure_logging("desktop")
+    import importlib.util
+
+    if importlib.util.find_spec("dearpygui") is None:
+        log.error("the desktop window needs Dear PyGui: pip install 'hearth-llm[desktop]' (or `make desktop`)")
+        return 1
+    from hearth.desktop.config import desktop_config
+    from hearth.desktop.settings_form import current_values
+    from hearth.desktop.window import run_desktop
+
+    # Flags given here are passed on to the `hearth serve` the window may start.
+    serve_flags: list[str] = []
+    for flag, value in (
+        ("--engine-address", args.engine_address),
+        ("--models-dir", args.models_dir),
+        ("--host", args.host),
+        ("--port", args.port),
+    ):
+        if value is not None:
+            serve_flags += [flag, str(value)]
+
+    def load_config():
+        return desktop_config(
+            _engine_settings(args),
+            _adapter_settings(args),
+            serve_flags=tuple(serve_flags),
+            start_server=not args.no_start_server,
+        )
+
+    config = load_config()
+    values = current_values(_engine_settings(args), _adapter_settings(args), config.api_key)
+    return run_desktop(config, values, reload_config=load_config)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hearth", description="Local LLM server with an OpenAI-compatible API.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -90,15 +134,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the engine and the OpenAI REST adapter together")
     _add_adapter_flags(serve)
     _add_engine_flags(serve)
+    _add_allow_remote_flag(serve)
     serve.set_defaults(func=cmd_serve)
 
     engine = commands.add_parser("engine", help="run the gRPC engine alone")
     _add_engine_flags(engine)
+    _add_allow_remote_flag(engine)
     engine.set_defaults(func=cmd_engine)
 
     adapter = commands.add_parser("adapter", help="run the OpenAI REST adapter alone")
     _add_adapter_flags(adapter)
     adapter.add_argument("--engine-address", help="engine gRPC host:port (LLM_ENGINE_ADDRESS)")
+    _add_allow_remote_flag(adapter)
     adapter.set_defaults(func=cmd_adapter)
 
     models = commands.add_parser("models", help="list models and their state")
@@ -112,6 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--if-missing", action="store_true", help="do nothing when the folder already holds a .gguf model"
     )
     pull.set_defaults(func=cmd_pull_default)
+
+    desktop = commands.add_parser("desktop", help="open the desktop window (starts `hearth serve` if none runs)")
+    _add_adapter_flags(desktop)
+    _add_engine_flags(desktop)
+    desktop.add_argument(
+        "--no-start-server", action="store_true", help="do not start `hearth serve` when no engine answers"
+    )
+    desktop.set_defaults(func=cmd_desktop)
     return parser
 
 

@@ -5,6 +5,7 @@ import logging
 
 import grpc
 
+from hearth.engine.auth import auth_metadata
 from hearth.engine.settings import EngineSettings
 from hearth.engine.v1 import engine_pb2 as pb
 from hearth.engine.v1 import engine_pb2_grpc
@@ -12,12 +13,18 @@ from hearth.engine.v1 import engine_pb2_grpc
 log = logging.getLogger(__name__)
 
 
-def _from_engine(address: str) -> list[pb.Model] | None:
+def _from_engine(address: str, api_key: str | None = None) -> list[pb.Model] | None:
     with grpc.insecure_channel(address) as channel:
         try:
-            return list(engine_pb2_grpc.EngineStub(channel).ListModels(pb.ListModelsRequest(), timeout=5).models)
+            reply = engine_pb2_grpc.EngineStub(channel).ListModels(
+                pb.ListModelsRequest(), timeout=5, metadata=auth_metadata(api_key) or None
+            )
+            return list(reply.models)
         except grpc.RpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                return None
+            if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+                log.warning("the engine at %s wants an API key (LLM_API_KEY); listing the folder instead", address)
                 return None
             raise
 
@@ -44,7 +51,7 @@ def _params(n: int) -> str:
 
 
 def print_models(settings: EngineSettings, *, as_json: bool) -> int:
-    models = _from_engine(settings.engine_address)
+    models = _from_engine(settings.engine_address, settings.api_key)
     source = f"engine at {settings.engine_address}"
     if models is None:
         models = _from_folder(settings)

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import os
 import signal
 import socket
 import sys
@@ -16,8 +17,9 @@ import grpc
 import uvicorn
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from hearth.adapter.server import uvicorn_config
+from hearth.adapter.server import check_adapter_bind, uvicorn_config
 from hearth.adapter.settings import AdapterSettings
+from hearth.engine.auth import UnsafeBind, address_host, auth_metadata, check_bind, normalized_key
 from hearth.engine.settings import EngineSettings
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,17 @@ class EngineProcess:
         self.settings = settings
         self.process: asyncio.subprocess.Process | None = None
 
+    def _environment(self) -> dict[str, str]:
+        """This process's environment, plus what the engine must share with the adapter
+        however it was given here (flag, variable or config file)."""
+        env = dict(os.environ)
+        api_key = normalized_key(self.settings.api_key)
+        if api_key:
+            env["LLM_API_KEY"] = api_key
+        if self.settings.allow_remote:
+            env["LLM_ALLOW_REMOTE"] = "true"
+        return env
+
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -54,6 +67,7 @@ class EngineProcess:
             # Own session: a terminal's Ctrl-C reaches this process, which then stops the engine in order.
             start_new_session=True,
             preexec_fn=_die_with_parent,
+            env=self._environment(),
         )
         log.info("engine started (pid %d)", self.process.pid)
 
@@ -66,7 +80,9 @@ class EngineProcess:
                 if self.process is None or self.process.returncode is not None:
                     return False
                 with contextlib.suppress(grpc.RpcError):
-                    reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                    # Health needs no key; sending it anyway keeps every call alike.
+                    metadata = auth_metadata(self.settings.api_key) or None
+                    reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0, metadata=metadata)
                     if reply.status == health_pb2.HealthCheckResponse.SERVING:
                         return True
                 await asyncio.sleep(0.2)
@@ -167,8 +183,20 @@ async def _serve(engine_settings: EngineSettings, adapter_settings: AdapterSetti
 
 
 def serve(engine_settings: EngineSettings, adapter_settings: AdapterSettings) -> int:
-    # The two halves must agree on where the engine is.
+    # The two halves must agree on where the engine is, on the key, and on remote access.
     adapter_settings.engine_address = engine_settings.engine_address
+    api_key = normalized_key(adapter_settings.api_key) or normalized_key(engine_settings.api_key)
+    adapter_settings.api_key = engine_settings.api_key = api_key
+    allow_remote = adapter_settings.allow_remote or engine_settings.allow_remote
+    adapter_settings.allow_remote = engine_settings.allow_remote = allow_remote
+    try:
+        check_adapter_bind(adapter_settings)
+        check_bind(
+            address_host(engine_settings.engine_address), api_key=api_key, allow_remote=allow_remote, what="the engine"
+        )
+    except UnsafeBind as exc:
+        log.error("%s", exc)
+        return 2
     log.info(
         "Hearth: OpenAI API on http://%s:%d/v1, engine on %s, models in %s",
         adapter_settings.server_host,

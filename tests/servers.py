@@ -137,7 +137,7 @@ class HearthServer(Process):
         raise TimeoutError("hearth serve did not become healthy")
 
     def engine_pid(self) -> int:
-        children = [p for p in self.descendants() if "engine" in " ".join(p.cmdline())]
+        children = [p for p in self.descendants() if p.cmdline()[1:4] == ["-m", "hearth", "engine"]]
         assert len(children) == 1, children
         return children[0].pid
 

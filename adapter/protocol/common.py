@@ -2,10 +2,35 @@
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hearth.adapter.errors import invalid_request
 
 # Real clients send vendor fields we do not know; they are ignored, not refused.
 LENIENT = ConfigDict(extra="ignore")
+
+def _lone_surrogate_at(value: Any, path: str = "") -> str | None:
+    """Where in a parsed JSON body a string holds a lone surrogate (JSON allows
+    the escape "\\ud800"; UTF-8, protobuf and the engine do not); None if nowhere."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "body"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = _lone_surrogate_at(key, path or "body") or _lone_surrogate_at(
+                item, f"{path}.{key}" if path else str(key)
+            )
+            if where:
+                return where
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if where := _lone_surrogate_at(item, f"{path}[{index}]"):
+                return where
+    return None
+
 
 StopField = Annotated[str | list[str] | None, Field(default=None, description="Up to 16 stop strings.")]
 
@@ -19,6 +44,15 @@ class SamplingFields(BaseModel):
     """Sampling controls every generation endpoint accepts."""
 
     model_config = LENIENT
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text_is_unicode(cls, data: Any) -> Any:
+        if where := _lone_surrogate_at(data):
+            raise invalid_request(
+                f"Invalid value for '{where}': the text is not valid Unicode", param=where, code="invalid_value"
+            )
+        return data
 
     model: str = Field(min_length=1, max_length=256)
     stream: bool = False
