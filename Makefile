@@ -1,6 +1,7 @@
 # Hearth: two commands.
 #   make serve   set up (first run) and run the server with the default model
 #   make test    set up (first run) and run every test
+#   make desktop set up (first run) and open the desktop window
 # Both are idempotent: a second run skips what is already in place.
 
 PYTHON ?= python3
@@ -15,7 +16,7 @@ NODE_CLIENT := tests/node
 # desktop window's headless test.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: serve test install dev system-deps node-deps stubs check-stubs clean
+.PHONY: serve test desktop install dev system-deps node-deps stubs check-stubs clean
 
 serve: install
 	$(HEARTH) pull-default --if-missing
@@ -24,6 +25,10 @@ serve: install
 test: dev node-deps
 	$(PY) -m pytest
 
+desktop: $(STAMP).desktop
+	$(HEARTH) pull-default --if-missing
+	$(HEARTH) desktop
+
 system-deps:
 	@missing=""; \
 	command -v c++ >/dev/null || missing="$$missing build-essential"; \
@@ -31,6 +36,7 @@ system-deps:
 	command -v node >/dev/null || missing="$$missing nodejs"; \
 	command -v npm >/dev/null || missing="$$missing npm"; \
 	command -v xvfb-run >/dev/null || missing="$$missing xvfb xauth"; \
+	ldconfig -p 2>/dev/null | grep -q 'libGL.so.1' || missing="$$missing libgl1 libgl1-mesa-dri"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
@@ -50,6 +56,11 @@ $(STAMP).runtime: pyproject.toml | $(PY)
 $(STAMP).dev: pyproject.toml | $(PY)
 	$(MAKE) system-deps
 	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@ $(STAMP).runtime
+
+$(STAMP).desktop: pyproject.toml | $(PY)
+	$(MAKE) system-deps
+	$(PY) -m pip install --quiet -e ".[desktop]"
 	touch $@ $(STAMP).runtime
 
 install: $(STAMP).runtime

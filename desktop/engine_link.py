@@ -1,0 +1,248 @@
+"""All of the window's network I/O, on background threads: polling GetStatus and
+ListModels, following WatchEvents, checking the REST adapter's /health, and the
+user's actions (load, unload, a playground stream).
+
+Nothing here blocks the render thread: the public methods hand work to a
+thread and return, and every result is posted as a desktop.messages message
+on the outbox queue, which the render loop drains each frame.
+
+Plain threads and the synchronous gRPC API rather than grpc.aio: grpc.aio
+binds a process-wide poller to one event loop, which misbehaves once a loop
+has been closed and another started (every test starts a link)."""
+
+import logging
+import queue
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import httpx
+
+from hearth.desktop import messages as msg
+from hearth.engine.v1 import engine_pb2 as pb
+from hearth.engine.v1 import engine_pb2_grpc
+from hearth.rpc_errors import read_rpc_error
+
+log = logging.getLogger(__name__)
+
+CHANNEL_OPTIONS = [
+    # Notice a restarted engine within a second instead of gRPC's default backoff of minutes.
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+]
+POLL_SECONDS = 1.0
+ADAPTER_POLL_SECONDS = 2.0
+STATUS_TIMEOUT = 3.0
+LIST_TIMEOUT = 10.0
+# Loading a large model from a slow disk takes minutes; the engine answers when done.
+LOAD_TIMEOUT = 900.0
+UNLOAD_TIMEOUT = 120.0
+WATCH_RETRY_SECONDS = 1.0
+# Load, unload and the playground stream at once, with room to spare.
+ACTION_THREADS = 4
+# Codes that mean no engine is there, as opposed to one answering with an error.
+_NOT_LISTENING = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+def describe_rpc_error(error: grpc.RpcError) -> str:
+    info = read_rpc_error(error)
+    reason = f" [{info.reason}]" if info.reason else ""
+    return f"{info.code.name.lower()}: {info.message}{reason}"
+
+
+def auth_metadata(api_key: str) -> tuple[tuple[str, str], ...]:
+    """gRPC metadata every call carries when the server has an API key."""
+    return (("authorization", f"Bearer {api_key}"),) if api_key else ()
+
+
+class EngineLink:
+    def __init__(self, engine_address: str, rest_url: str, outbox: queue.Queue, api_key: str = ""):
+        self.engine_address = engine_address
+        self._rest_url = rest_url
+        self._outbox = outbox
+        # Replaced whole, never mutated: threads read it without a lock.
+        self._api_key = api_key
+        self._metadata = auth_metadata(api_key)
+        self._channel = grpc.insecure_channel(engine_address, options=CHANNEL_OPTIONS)
+        self._stub = engine_pb2_grpc.EngineStub(self._channel)
+        self._stopping = threading.Event()
+        self._poke = threading.Event()
+        self._actions = ThreadPoolExecutor(max_workers=ACTION_THREADS, thread_name_prefix="hearth-action")
+        self._calls_lock = threading.Lock()
+        self._generations: dict[int, grpc.Future] = {}
+        self._watch_call: grpc.Future | None = None
+        self._threads = [
+            threading.Thread(target=self._poll_engine, name="hearth-poll", daemon=True),
+            threading.Thread(target=self._watch_events, name="hearth-watch", daemon=True),
+            threading.Thread(target=self._poll_adapter, name="hearth-health", daemon=True),
+        ]
+
+    # ---------------------------------------------------------- called from the render thread; none of them wait
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._stopping.set()
+        self._poke.set()
+        with self._calls_lock:
+            calls = [*self._generations.values(), self._watch_call]
+        for call in calls:
+            if call is not None:
+                call.cancel()
+        self._actions.shutdown(wait=False, cancel_futures=True)
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(timeout)
+        self._channel.close()
+
+    def set_api_key(self, api_key: str) -> None:
+        self._api_key = api_key
+        self._metadata = auth_metadata(api_key)
+        self._poke.set()
+
+    def set_rest_url(self, rest_url: str) -> None:
+        self._rest_url = rest_url
+
+    def refresh(self) -> None:
+        """Poll now rather than at the next tick."""
+        self._poke.set()
+
+    def load_model(self, model_id: str) -> None:
+        self._actions.submit(self._load, model_id)
+
+    def unload_model(self, model_id: str) -> None:
+        self._actions.submit(self._unload, model_id)
+
+    def generate(self, chat_id: int, request: pb.GenerateRequest) -> None:
+        self._actions.submit(self._generate, chat_id, request)
+
+    def cancel_generation(self, chat_id: int) -> None:
+        # Cancelling only flags the call; the thread reading the stream sees it end.
+        with self._calls_lock:
+            call = self._generations.get(chat_id)
+        if call is not None:
+            call.cancel()
+
+    # ---------------------------------------------------------- background threads
+
+    def _post(self, message: msg.Message) -> None:
+        self._outbox.put(message)
+
+    def _wait(self, seconds: float) -> None:
+        """Sleeps until the next tick, an early refresh, or close."""
+        self._poke.wait(seconds)
+        self._poke.clear()
+
+    def _poll_engine(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                status = self._stub.GetStatus(pb.GetStatusRequest(), timeout=STATUS_TIMEOUT, metadata=self._metadata)
+                self._post(msg.StatusReceived(status))
+                listed = self._stub.ListModels(pb.ListModelsRequest(), timeout=LIST_TIMEOUT, metadata=self._metadata)
+                self._post(msg.ModelsListed(tuple(listed.models)))
+            except grpc.RpcError as exc:
+                if self._stopping.is_set():
+                    return
+                self._post(msg.EngineUnavailable(describe_rpc_error(exc), exc.code() in _NOT_LISTENING))
+            self._wait(POLL_SECONDS)
+
+    def _poll_adapter(self) -> None:
+        # trust_env=False: a proxy from the environment must not sit between us and localhost.
+        with httpx.Client(timeout=2.0, trust_env=False) as http:
+            while not self._stopping.is_set():
+                url = self._rest_url
+                headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+                try:
+                    reply = http.get(f"{url}/health", headers=headers)
+                    detail = ""
+                    if reply.status_code != 200:
+                        try:
+                            detail = reply.json()["error"]["message"]
+                        except (ValueError, KeyError, TypeError):
+                            detail = reply.reason_phrase
+                    self._post(msg.AdapterHealth(url, reply.status_code, detail))
+                except httpx.HTTPError as exc:
+                    self._post(msg.AdapterHealth(url, None, type(exc).__name__))
+                self._stopping.wait(ADAPTER_POLL_SECONDS)
+
+    def _watch_events(self) -> None:
+        while not self._stopping.is_set():
+            call = self._stub.WatchEvents(pb.WatchEventsRequest(), metadata=self._metadata)
+            with self._calls_lock:
+                self._watch_call = call
+            try:
+                for event in call:
+                    self._post(msg.EngineEvent(event))
+                    if event.HasField("model_state_changed"):
+                        # The listing carries memory and the rest of the model's new state.
+                        self._poke.set()
+            except grpc.RpcError as exc:
+                log.debug("WatchEvents ended: %s", describe_rpc_error(exc))
+            finally:
+                call.cancel()
+            self._stopping.wait(WATCH_RETRY_SECONDS)
+
+    def _load(self, model_id: str) -> None:
+        task = f"load:{model_id}"
+        self._post(msg.TaskProgress(task, f"Loading {model_id}"))
+        try:
+            reply = self._stub.LoadModel(
+                pb.LoadModelRequest(id=model_id), timeout=LOAD_TIMEOUT, metadata=self._metadata
+            )
+            memory = f" ({reply.model.memory_bytes / 1e6:.0f} MB)" if reply.model.memory_bytes else ""
+            self._post(msg.TaskEnded(task, True, f"Loaded {model_id}{memory}"))
+        except grpc.RpcError as exc:
+            self._post(msg.TaskEnded(task, False, f"Could not load {model_id}: {describe_rpc_error(exc)}"))
+        self._poke.set()
+
+    def _unload(self, model_id: str) -> None:
+        task = f"unload:{model_id}"
+        self._post(msg.TaskProgress(task, f"Unloading {model_id}"))
+        try:
+            self._stub.UnloadModel(
+                pb.UnloadModelRequest(id=model_id), timeout=UNLOAD_TIMEOUT, metadata=self._metadata
+            )
+            self._post(msg.TaskEnded(task, True, f"Unloaded {model_id}"))
+        except grpc.RpcError as exc:
+            self._post(msg.TaskEnded(task, False, f"Could not unload {model_id}: {describe_rpc_error(exc)}"))
+        self._poke.set()
+
+    def _generate(self, chat_id: int, request: pb.GenerateRequest) -> None:
+        if not request.request_id:
+            request.request_id = f"desktop-{uuid.uuid4().hex[:12]}"
+        call = self._stub.Generate(request, metadata=self._metadata)
+        with self._calls_lock:
+            self._generations[chat_id] = call
+        finish, usage = "", None
+        try:
+            for reply in call:
+                # The playground asks for one sequence; index 0 is it.
+                if getattr(reply, "index", 0) != 0:
+                    continue
+                if reply.text:
+                    self._post(msg.ChatDelta(chat_id, reply.text))
+                if reply.finish_reason:
+                    finish = pb.FinishReason.Name(reply.finish_reason).removeprefix("FINISH_REASON_").lower()
+                if reply.HasField("usage"):
+                    usage = reply.usage
+            self._post(
+                msg.ChatEnded(
+                    chat_id,
+                    finish_reason=finish,
+                    prompt_tokens=usage.prompt_tokens if usage else 0,
+                    completion_tokens=usage.completion_tokens if usage else 0,
+                )
+            )
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.CANCELLED:
+                self._post(msg.ChatEnded(chat_id, cancelled=True))
+            else:
+                self._post(msg.ChatEnded(chat_id, error=describe_rpc_error(exc)))
+        finally:
+            with self._calls_lock:
+                self._generations.pop(chat_id, None)

@@ -1,0 +1,101 @@
+"""Playground tab: chat with a model, the reply streamed in as it is generated,
+with a Stop button. A quick way to see that a model works."""
+
+import dearpygui.dearpygui as dpg
+
+from hearth.desktop import theme
+from hearth.desktop.controller import DesktopController
+
+MODEL = "playground.model"
+SYSTEM = "playground.system"
+MAX_TOKENS = "playground.max_tokens"
+TEMPERATURE = "playground.temperature"
+RAW_PROMPT = "playground.raw_prompt"
+TRANSCRIPT = "playground.transcript"
+INPUT = "playground.input"
+SEND = "playground.send"
+STOP = "playground.stop"
+CLEAR = "playground.clear"
+RESULT = "playground.result"
+
+ROLE_COLOURS = {"user": theme.ACCENT, "assistant": theme.OK}
+
+
+class PlaygroundPanel:
+    def __init__(self, controller: DesktopController):
+        self.controller = controller
+        self._shown_models = -1
+        self._shown_chat = -1
+        self._drawn_turns = 0
+        self._scroll_down = False
+
+    def build(self) -> None:
+        with dpg.group(horizontal=True):
+            dpg.add_text("Model")
+            dpg.add_combo([], tag=MODEL, width=300)
+            dpg.add_text("Max tokens")
+            dpg.add_input_int(tag=MAX_TOKENS, default_value=256, min_value=1, min_clamped=True, width=120)
+            dpg.add_text("Temperature")
+            dpg.add_slider_float(tag=TEMPERATURE, default_value=0.7, min_value=0.0, max_value=2.0, width=140)
+            dpg.add_checkbox(tag=RAW_PROMPT, label="Raw prompt")
+            with dpg.tooltip(RAW_PROMPT):
+                dpg.add_text("Send the text alone, without the chat template or the conversation:")
+                dpg.add_text("base models, such as the default one, continue text rather than chat.")
+        dpg.add_input_text(tag=SYSTEM, hint="system prompt (optional)", width=-1)
+        with dpg.child_window(tag=TRANSCRIPT, height=-75, border=True):
+            pass
+        dpg.add_input_text(
+            tag=INPUT, hint="Type a message and press Enter", width=-1, on_enter=True, callback=self._on_send
+        )
+        with dpg.group(horizontal=True):
+            dpg.add_button(label="Send", tag=SEND, callback=self._on_send)
+            dpg.add_button(label="Stop", tag=STOP, callback=lambda: self.controller.stop_chat())
+            dpg.add_button(label="Clear", tag=CLEAR, callback=lambda: self.controller.clear_chat())
+            dpg.add_text("", tag=RESULT, color=theme.MUTED)
+
+    def _on_send(self, *args) -> None:
+        temperature = dpg.get_value(TEMPERATURE)
+        sent = self.controller.send_chat(
+            dpg.get_value(MODEL) or "",
+            dpg.get_value(INPUT) or "",
+            system_prompt=dpg.get_value(SYSTEM) or "",
+            max_tokens=dpg.get_value(MAX_TOKENS) or None,
+            temperature=round(float(temperature), 2),
+            raw_prompt=bool(dpg.get_value(RAW_PROMPT)),
+        )
+        if sent:
+            dpg.set_value(INPUT, "")
+
+    def refresh(self) -> None:
+        state = self.controller.state
+        if state.models_version != self._shown_models:
+            self._shown_models = state.models_version
+            choices = state.chat_models()
+            dpg.configure_item(MODEL, items=choices)
+            if dpg.get_value(MODEL) not in choices:
+                dpg.set_value(MODEL, choices[0] if choices else "")
+        chat = state.chat
+        if self._scroll_down:
+            # The new height is known one frame after the text changed.
+            dpg.set_y_scroll(TRANSCRIPT, dpg.get_y_scroll_max(TRANSCRIPT))
+            self._scroll_down = False
+        if chat.version == self._shown_chat:
+            return
+        self._shown_chat = chat.version
+        if len(chat.turns) != self._drawn_turns:
+            self._draw_turns()
+        elif chat.turns:
+            dpg.set_value(f"playground.turn.{len(chat.turns) - 1}", chat.turns[-1].content or "...")
+        dpg.set_value(RESULT, chat.last_result)
+        dpg.configure_item(SEND, enabled=not chat.streaming)
+        dpg.configure_item(STOP, enabled=chat.streaming)
+        self._scroll_down = True
+
+    def _draw_turns(self) -> None:
+        chat = self.controller.state.chat
+        dpg.delete_item(TRANSCRIPT, children_only=True)
+        for index, turn in enumerate(chat.turns):
+            dpg.add_text("You" if turn.role == "user" else "Model", parent=TRANSCRIPT, color=ROLE_COLOURS[turn.role])
+            dpg.add_text(turn.content or "...", parent=TRANSCRIPT, tag=f"playground.turn.{index}", wrap=0, indent=12)
+            dpg.add_spacer(parent=TRANSCRIPT, height=4)
+        self._drawn_turns = len(chat.turns)
