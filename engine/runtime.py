@@ -28,7 +28,6 @@ def _resident_bytes() -> int:
 class LoadedModel:
     record: ModelRecord
     model: LlamaModel
-    context: LlamaContext
     template: ChatTemplate | None
     template_error: str | None
     memory_bytes: int
@@ -40,11 +39,10 @@ class LoadedModel:
     @property
     def n_ctx(self) -> int:
         """Context of one sequence: prompt plus output must fit in it."""
-        return min(self.record.context_window, self.context.n_ctx_seq)
+        return min(self.record.context_window, self.scheduler.context.n_ctx_seq)
 
     def close(self) -> None:
-        self.scheduler.close()
-        self.context.close()
+        self.scheduler.close()  # frees the context too
         self.model.close()
 
 
@@ -160,17 +158,6 @@ class ModelRuntime:
         # llama.cpp does not report its buffers: the context's KV cache and
         # compute buffers are what the process grew by while creating it.
         rss_before_context = _resident_bytes()
-        try:
-            context = LlamaContext(
-                model,
-                n_ctx_seq=record.context_window,
-                n_seq=self._settings.parallel,
-                n_batch=self._settings.batch_size,
-                threads=self._threads,
-            )
-        except BaseException:
-            model.close()
-            raise
         template: ChatTemplate | None = None
         template_error: str | None = None
         try:
@@ -189,11 +176,26 @@ class ModelRuntime:
             for text in (template.stop if template else ())
             if (token := model.single_token_id(text)) is not None
         )
-        scheduler = BatchScheduler(record.id, model, context, stop_token_ids, self._settings.max_queue)
+        try:
+            scheduler = BatchScheduler(
+                record.id,
+                model,
+                lambda: LlamaContext(
+                    model,
+                    n_ctx_seq=record.context_window,
+                    n_seq=self._settings.parallel,
+                    n_batch=self._settings.batch_size,
+                    threads=self._threads,
+                ),
+                stop_token_ids,
+                self._settings.max_queue,
+            )
+        except BaseException:
+            model.close()
+            raise
         return LoadedModel(
             record=record,
             model=model,
-            context=context,
             template=template,
             template_error=template_error,
             memory_bytes=model.size_bytes() + max(0, _resident_bytes() - rss_before_context),

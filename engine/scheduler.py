@@ -10,6 +10,12 @@ common system prompt) evaluates only the new tokens.
 
 Nothing above this module knows how jobs are run: the runtime calls submit()
 and close(), and reads the counters.
+
+The worker thread also creates and frees the context. llama.cpp's CPU backend
+runs on OpenMP, whose thread team belongs to the thread that first computes
+with it; a context made on one thread and decoded on another kept two teams
+competing for the cores and decoded batches up to twice as slowly (measured on
+2 cores: 8 sequences per step took 64-77 ms instead of 37 ms).
 """
 
 import logging
@@ -17,6 +23,7 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from hearth.engine.errors import EngineError, QueueFull
@@ -79,22 +86,42 @@ class BatchScheduler:
         self,
         model_id: str,
         model: LlamaModel,
-        context: LlamaContext,
+        make_context: Callable[[], LlamaContext],
         stop_token_ids: frozenset[int],
         max_queue: int,
     ):
+        """Starts the worker, which creates the context; raises what creating it raised."""
         self.model_id = model_id
         self._model = model
-        self._ctx = context
         self._stop_token_ids = stop_token_ids
         self._max_queue = max_queue
-        self._slots = [_Slot(seq_id=i) for i in range(context.n_seq)]
         self._waiting: deque[GenerationJob] = deque()
         self._runs: list[_Run] = []
         self._wake = threading.Condition()
         self._closing = False
-        self._thread = threading.Thread(target=self._work, name=f"batch-{model_id}", daemon=True)
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run_worker, args=(make_context,), name=f"batch-{model_id}", daemon=True)
         self._thread.start()
+        self._ready.wait()
+        if self._start_error is not None:
+            self._thread.join()
+            raise self._start_error
+        self._slots = [_Slot(seq_id=i) for i in range(self.context.n_seq)]
+
+    def _run_worker(self, make_context: Callable[[], LlamaContext]) -> None:
+        try:
+            self.context = make_context()
+        except BaseException as exc:
+            self._start_error = exc
+            self._ready.set()
+            return
+        self._ctx = self.context
+        self._ready.set()
+        try:
+            self._work()
+        finally:
+            self.context.close()
 
     # Counters for GetStatus.
 
@@ -213,12 +240,14 @@ class BatchScheduler:
         ctx = self._ctx
         ctx.batch_clear()
         reading: list[tuple[_Run, int]] = []
-        for run in self._runs:
-            for slot in run.slots:
-                slot.logits_at = -1
-                if slot.run is run and slot.next_token is not None:
-                    slot.logits_at = ctx.batch_add(slot.next_token, len(slot.cached), slot.seq_id, True)
-                    slot.cached.append(slot.next_token)
+        # Generating sequences in slot order: llama.cpp reuses the previous
+        # step's compute graph only when the batch's sequences come in the same
+        # order, and rebuilding it costs as much as the decode of a small batch.
+        for slot in self._slots:
+            slot.logits_at = -1
+            if slot.run is not None and slot.next_token is not None:
+                slot.logits_at = ctx.batch_add(slot.next_token, len(slot.cached), slot.seq_id, True)
+                slot.cached.append(slot.next_token)
         # Prompts take the room left, oldest request first, in chunks.
         for run in self._runs:
             room = ctx.n_batch - ctx.batch_size

@@ -340,6 +340,8 @@ def main() -> int:
                 [
                     PY, "-m", "llama_cpp.server", "--model", str(model_path), "--model_alias", model_id,
                     "--n_threads", str(args.threads), "--n_threads_batch", str(args.threads), "--n_ctx", str(CONTEXT_PER_SLOT),
+                    # By default a new request cuts off the one being streamed; queue them instead.
+                    "--interrupt_requests", "False",
                     "--host", "127.0.0.1", "--port", "{port}",
                 ],
                 env,
@@ -354,6 +356,7 @@ def main() -> int:
         try:
             rng = random.Random(0)
             for server in servers:
+                print(f"starting {server.name}", flush=True)
                 server.start(tmp_dir, model_id)
                 asyncio.run(warm_up(server, model_id, rng))
             for round_no in range(args.repeats):
@@ -364,6 +367,10 @@ def main() -> int:
         finally:
             for server in servers:
                 server.stop()
+                if server.log_path and server.log_path.exists():
+                    # Keep the servers' own logs where they can be read after the run.
+                    (ROOT / ".cache" / "bench-logs").mkdir(parents=True, exist_ok=True)
+                    (ROOT / ".cache" / "bench-logs" / server.log_path.name).write_bytes(server.log_path.read_bytes())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_report(args.out, results, bench, args.threads, args.repeats, version)
     write_chart(args.out.with_suffix(".png"), results)
