@@ -107,7 +107,6 @@ class BatchScheduler:
         if self._start_error is not None:
             self._thread.join()
             raise self._start_error
-        self._slots = [_Slot(seq_id=i) for i in range(self.context.n_seq)]
 
     def _run_worker(self, make_context: Callable[[], LlamaContext]) -> None:
         try:
@@ -116,7 +115,7 @@ class BatchScheduler:
             self._start_error = exc
             self._ready.set()
             return
-        self._ctx = self.context
+        self._slots = [_Slot(seq_id=i) for i in range(self.context.n_seq)]
         self._ready.set()
         try:
             self._work()
@@ -211,8 +210,8 @@ class BatchScheduler:
             # same seed must give the same text every time.
             first = min(free, key=lambda s: s.last_used)
             keep = 0
-        if not self._ctx.seq_truncate(first.seq_id, keep):
-            self._ctx.seq_clear(first.seq_id)
+        if not self.context.seq_truncate(first.seq_id, keep):
+            self.context.seq_clear(first.seq_id)
             keep = 0
         del first.cached[keep:]
         others = [s for s in free if s is not first][: job.n - 1]
@@ -237,7 +236,7 @@ class BatchScheduler:
                 self._release(run)
 
     def _step(self) -> None:
-        ctx = self._ctx
+        ctx = self.context
         ctx.batch_clear()
         reading: list[tuple[_Run, int]] = []
         # Generating sequences in slot order: llama.cpp reuses the previous
@@ -280,13 +279,13 @@ class BatchScheduler:
         """The prompt is read: the other sequences of an n > 1 request start from a copy of it."""
         reader = run.slots[0]
         for slot in run.slots[1:]:
-            self._ctx.seq_copy(reader.seq_id, slot.seq_id)
+            self.context.seq_copy(reader.seq_id, slot.seq_id)
             slot.cached = list(reader.cached)
             slot.logits_at = reader.logits_at
 
     def _sample(self, run: _Run, slot: _Slot) -> None:
         assert slot.sampler is not None and slot.output is not None
-        token = slot.sampler.sample(self._ctx, slot.logits_at)
+        token = slot.sampler.sample(self.context, slot.logits_at)
         text, finish = slot.output.push(token)
         if text:
             run.job.sink(TextPiece(text, slot.index))
@@ -326,7 +325,7 @@ class BatchScheduler:
     def _fail(self, run: _Run, exc: Exception) -> None:
         for slot in run.slots:
             # What the failed step left in the cache is unknown: forget it.
-            self._ctx.seq_clear(slot.seq_id)
+            self.context.seq_clear(slot.seq_id)
             slot.cached.clear()
         self._release(run)
         run.job.sink(Failed(exc))
