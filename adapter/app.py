@@ -9,7 +9,7 @@ from hearth import __version__
 from hearth.adapter.disconnect import CancelOnDisconnect
 from hearth.adapter.engine_client import EngineClient
 from hearth.adapter.errors import install_error_handlers
-from hearth.adapter.metrics import Metrics, MetricsMiddleware
+from hearth.adapter.metrics import Metrics
 from hearth.adapter.request_log import RequestLogMiddleware
 from hearth.adapter.routes import chat, completions, health, metrics, models
 from hearth.adapter.security import LOCAL_ORIGINS, ApiKeyGuard, BodySizeLimit, HostOriginGuard, HostPolicy
@@ -54,8 +54,7 @@ def create_app(settings: AdapterSettings | None = None) -> FastAPI:
         HostOriginGuard,
         policy=HostPolicy(settings.allowed_hosts, settings.cors_origins, bind_host=settings.server_host),
     )
-    app.add_middleware(MetricsMiddleware, metrics=app_metrics)
-    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(RequestLogMiddleware, metrics=app_metrics)
     install_error_handlers(app)
     for module in (models, chat, completions, health, metrics):
         app.include_router(module.router)

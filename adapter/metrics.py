@@ -4,13 +4,8 @@ usage the engine reports when a generation ends), and what the engine's
 GetStatus says when scraped: loaded models, their memory, requests running
 and waiting."""
 
-import logging
-import time
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-
-log = logging.getLogger(__name__)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _METHODS = frozenset({"GET", "POST", "OPTIONS", "HEAD", "PUT", "PATCH", "DELETE"})
@@ -122,31 +117,9 @@ def route_label(scope) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
-class MetricsMiddleware:
-    """Counts every HTTP request, refusals included, by the route it matched."""
-
-    def __init__(self, app, metrics: Metrics):
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        started = time.monotonic()
-        status = 0
-
-        async def send_and_note(message):
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        self.metrics.in_flight.inc()
-        try:
-            await self.app(scope, receive, send_and_note)
-        finally:
-            self.metrics.in_flight.dec()
-            method = scope["method"] if scope["method"] in _METHODS else "OTHER"
-            route = route_label(scope)
-            self.metrics.requests.labels(route, method, str(status) if status else "disconnected").inc()
-            self.metrics.latency.labels(route, method).observe(time.monotonic() - started)
+def record_http_request(metrics: "Metrics", scope, status: int, seconds: float) -> None:
+    """Counts one answered (or abandoned) HTTP request by the route it matched."""
+    method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+    route = route_label(scope)
+    metrics.requests.labels(route, method, str(status) if status else "disconnected").inc()
+    metrics.latency.labels(route, method).observe(seconds)

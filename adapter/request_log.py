@@ -1,14 +1,18 @@
-"""One INFO line per HTTP request, written when its response has ended."""
+"""Watches every HTTP request: one INFO line when its response has ended, and
+its count and latency in the metrics (refusals by the guards included)."""
 
 import logging
 import time
+
+from hearth.adapter.metrics import Metrics, record_http_request
 
 log = logging.getLogger("hearth.adapter.requests")
 
 
 class RequestLogMiddleware:
-    def __init__(self, app):
+    def __init__(self, app, metrics: Metrics):
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -22,13 +26,11 @@ class RequestLogMiddleware:
                 status = message["status"]
             await send(message)
 
+        self.metrics.in_flight.inc()
         try:
             await self.app(scope, receive, send_and_note)
         finally:
-            log.info(
-                "%s %s %s %.3fs",
-                scope["method"],
-                scope["path"],
-                status or "disconnected",
-                time.monotonic() - started,
-            )
+            self.metrics.in_flight.dec()
+            seconds = time.monotonic() - started
+            record_http_request(self.metrics, scope, status, seconds)
+            log.info("%s %s %s %.3fs", scope["method"], scope["path"], status or "disconnected", seconds)

@@ -34,7 +34,6 @@ from hearth.engine.requests import (
     ChoiceEnded,
     Failed,
     Finished,
-    FinishReason,
     GenerationJob,
     TextPiece,
 )
