@@ -1,15 +1,7 @@
 """Chat templates: the GGUF's own (untrusted Jinja, rendered in a sandbox),
 a per-model override from the config, or a built-in one chosen by architecture."""
 
-import contextlib
 import json
-import os
-import selectors
-import struct
-import subprocess
-import sys
-import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +11,14 @@ from jinja2 import TemplateError as JinjaTemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from hearth.engine.errors import TemplateError
+from hearth.engine.template_workers import (
+    PoolClosed,
+    WorkerGone,
+    WorkerPool,
+    WorkersBusy,
+    WorkerTimeout,
+    serve_requests,
+)
 
 # Limits for untrusted templates. A render that runs longer is stopped (its
 # worker process is killed and replaced); compiling gets longer, once per load.
@@ -30,13 +30,10 @@ OUTPUT_PER_INPUT_CHAR = 4
 # Operators refuse to build numbers or sequences larger than these.
 MAX_INT_BITS = 1 << 16
 MAX_SEQUENCE_ITEMS = 1 << 24
-# Address space of a worker process (Linux): a template that allocates more fails.
-WORKER_MEMORY_BYTES = 1 << 30
 # Worker processes at most (concurrent untrusted renders), and templates each keeps compiled.
 WORKERS = 4
 WORKER_CACHE_SIZE = 16
 MAX_ERROR_CHARS = 500
-_LENGTH = struct.Struct(">I")
 
 _GEMMA = """{{ bos_token }}
 {%- set ns = namespace(prefix='', started=false) -%}
@@ -204,181 +201,7 @@ def _render_error(exc: BaseException) -> str:
     return f"the model's chat template failed: {type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
 
 
-# Untrusted templates run in worker processes: a Python thread cannot be
-# stopped, so a template that loops for ever, or computes for ever inside one
-# C call, could otherwise only be stopped by stopping the engine. A worker that
-# runs past its deadline is killed and replaced; one that exhausts its memory
-# limit fails that render only.
-
-
-class _WorkerFailed(Exception):
-    """A render could not be done by a worker process."""
-
-
-class _WorkerTimeout(_WorkerFailed):
-    pass
-
-
-class _WorkerGone(_WorkerFailed):
-    """The worker exited (killed by its memory limit, say) or answered nonsense."""
-
-
-class _WorkersBusy(_WorkerFailed):
-    pass
-
-
-class _PoolClosed(_WorkerFailed):
-    pass
-
-
-def _frame(payload: dict) -> bytes:
-    data = json.dumps(payload, ensure_ascii=False).encode("utf-8", "surrogatepass")
-    return _LENGTH.pack(len(data)) + data
-
-
-def _parse_frame(data: bytes) -> dict:
-    return json.loads(data.decode("utf-8", "surrogatepass"))
-
-
-# The worker's command line names it for what it is; the module to run comes
-# through the environment (tools that find "the engine" by its command line
-# must not mistake a worker for it).
-_WORKER_BOOTSTRAP = (
-    "import importlib, os, sys; "
-    "sys.exit(importlib.import_module(os.environ.pop('HEARTH_TEMPLATE_WORKER')).run_worker(int(sys.argv[2])))"
-)
-
-
-class _Worker:
-    def __init__(self):
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_BOOTSTRAP, "hearth-template-worker", str(os.getpid())],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            close_fds=True,
-            env={**os.environ, "HEARTH_TEMPLATE_WORKER": __name__},
-        )
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self._out = self.process.stdin.fileno()
-        self._in = self.process.stdout.fileno()
-        os.set_blocking(self._out, False)
-        os.set_blocking(self._in, False)
-
-    def _wait(self, fd: int, event: int, deadline: float) -> None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise _WorkerTimeout()
-        with selectors.DefaultSelector() as selector:
-            selector.register(fd, event)
-            if not selector.select(remaining):
-                raise _WorkerTimeout()
-
-    def _send(self, data: bytes, deadline: float) -> None:
-        view = memoryview(data)
-        while view:
-            self._wait(self._out, selectors.EVENT_WRITE, deadline)
-            try:
-                written = os.write(self._out, view)
-            except BlockingIOError:
-                continue
-            except OSError as exc:  # the worker is gone
-                raise _WorkerGone() from exc
-            view = view[written:]
-
-    def _receive(self, n: int, deadline: float) -> bytes:
-        chunks: list[bytes] = []
-        while n:
-            self._wait(self._in, selectors.EVENT_READ, deadline)
-            try:
-                chunk = os.read(self._in, min(n, 1 << 20))
-            except BlockingIOError:
-                continue
-            if not chunk:
-                raise _WorkerGone()
-            chunks.append(chunk)
-            n -= len(chunk)
-        return b"".join(chunks)
-
-    def call(self, request: dict, timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
-        self._send(_frame(request), deadline)
-        (length,) = _LENGTH.unpack(self._receive(_LENGTH.size, deadline))
-        try:
-            reply = _parse_frame(self._receive(length, deadline))
-        except ValueError as exc:
-            raise _WorkerGone() from exc
-        if not isinstance(reply, dict):
-            raise _WorkerGone()
-        return reply
-
-    def kill(self) -> None:
-        with contextlib.suppress(OSError):
-            self.process.kill()
-        for stream in (self.process.stdin, self.process.stdout):
-            with contextlib.suppress(OSError):
-                stream.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(5)
-
-
-class _WorkerPool:
-    def __init__(self, size: int):
-        self._size = size
-        self._idle: list[_Worker] = []
-        self._count = 0
-        self._closed = False
-        self._cond = threading.Condition()
-
-    def _take(self, deadline: float) -> _Worker:
-        with self._cond:
-            while True:
-                if self._closed:
-                    raise _PoolClosed()
-                if self._idle:
-                    return self._idle.pop()
-                if self._count < self._size:
-                    self._count += 1
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise _WorkersBusy()
-                self._cond.wait(remaining)
-        try:
-            return _Worker()
-        except BaseException:
-            with self._cond:
-                self._count -= 1
-                self._cond.notify()
-            raise
-
-    def call(self, request: dict, timeout: float) -> dict:
-        worker = self._take(time.monotonic() + timeout)
-        healthy = False
-        try:
-            reply = worker.call(request, timeout)
-            healthy = True
-            return reply
-        finally:
-            with self._cond:
-                if healthy and not self._closed:
-                    self._idle.append(worker)
-                else:
-                    self._count -= 1
-                self._cond.notify()
-            if not healthy or self._closed:
-                worker.kill()
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            idle, self._idle = self._idle, []
-            self._count -= len(idle)
-            self._cond.notify_all()
-        for worker in idle:
-            worker.kill()
-
-
-_POOL = _WorkerPool(WORKERS)
+_POOL = WorkerPool(WORKERS, __name__)
 
 
 def shutdown_renderers() -> None:
@@ -389,14 +212,14 @@ def shutdown_renderers() -> None:
 def _in_worker(request: dict, timeout: float) -> dict:
     try:
         return _POOL.call(request, timeout)
-    except _WorkerTimeout as exc:
+    except WorkerTimeout as exc:
         message = f"the model's chat template did not finish within {timeout:g} seconds"
         raise TemplateError(message, param="messages") from exc
-    except _WorkersBusy as exc:
+    except WorkersBusy as exc:
         raise TemplateError("every chat template renderer is busy; try again", param="messages") from exc
-    except _PoolClosed as exc:
+    except PoolClosed as exc:
         raise TemplateError("the engine is shutting down", param="messages") from exc
-    except _WorkerGone as exc:
+    except WorkerGone as exc:
         message = "the model's chat template used too much memory or crashed its renderer"
         raise TemplateError(message, param="messages") from exc
     except OSError as exc:
@@ -480,38 +303,7 @@ def normalize_messages(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     ]
 
 
-# The worker process (see _WORKER_BOOTSTRAP).
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    """A worker outlives no engine: it exits once its parent is gone, even mid-render.
-    (Not PR_SET_PDEATHSIG: that fires when the spawning thread ends, not the process.)"""
-
-    def watch() -> None:
-        while os.getppid() == parent_pid:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
-
-
-def _limit_resources() -> None:
-    with contextlib.suppress(ImportError, ValueError, OSError):
-        import resource
-
-        if sys.platform.startswith("linux"):
-            resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY_BYTES, WORKER_MEMORY_BYTES))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
-def _read_exactly(stream, n: int) -> bytes | None:
-    data = b""
-    while len(data) < n:
-        chunk = stream.read(n - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return data
+# The worker process side (see template_workers).
 
 
 def _handle(env: ImmutableSandboxedEnvironment, cache: "OrderedDict[str, Template]", request: dict) -> dict:
@@ -538,30 +330,7 @@ def _handle(env: ImmutableSandboxedEnvironment, cache: "OrderedDict[str, Templat
 
 
 def run_worker(parent_pid: int) -> int:
-    """A template worker's main loop: frames in on stdin, frames out on stdout, until stdin closes."""
-    _exit_with_parent(parent_pid)
-    _limit_resources()
-    # The protocol owns stdout; anything printed goes to stderr instead.
-    out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-    incoming = sys.stdin.buffer
+    """Entry point of a template worker process."""
     env = _environment()
     cache: OrderedDict[str, Template] = OrderedDict()
-    while True:
-        header = _read_exactly(incoming, _LENGTH.size)
-        if header is None:
-            return 0  # the engine closed the pipe: it is stopping
-        body = _read_exactly(incoming, _LENGTH.unpack(header)[0])
-        if body is None:
-            return 0
-        try:
-            reply = _handle(env, cache, _parse_frame(body))
-        except MemoryError:
-            reply = {"ok": False, "error": "the model's chat template used too much memory"}
-        try:
-            frame = _frame(reply)
-        except MemoryError:
-            frame = _frame({"ok": False, "error": "the model's chat template used too much memory"})
-        out.write(frame)
-        out.flush()
-
+    return serve_requests(lambda request: _handle(env, cache, request), parent_pid)
