@@ -1,21 +1,18 @@
 """What the chat and completions routes share: opening a generation, collecting
 it for non-streamed answers, and writing Server-Sent Events."""
 
-import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from fastapi import Request
 
 from hearth.adapter.errors import OpenAIError
 from hearth.adapter.protocol.common import PromptTokensDetails, Usage
 from hearth.engine.v1 import engine_pb2 as pb
 
 FINISH_REASONS = {pb.FINISH_REASON_STOP: "stop", pb.FINISH_REASON_LENGTH: "length"}
-DISCONNECT_POLL_SECONDS = 0.25
 
 
 def new_id(prefix: str) -> str:
@@ -43,30 +40,20 @@ class Collected:
 
 
 async def collect(stream, n: int) -> Collected:
+    """The whole answer of a non-streamed request. A client that leaves meanwhile
+    gets this cancelled (CancelOnDisconnect), and the engine call with it."""
     pieces: list[list[str]] = [[] for _ in range(n)]
     finish = ["stop"] * n
-    async for message in stream:
-        pieces[message.index].append(message.text)
-        if message.finish_reason:
-            finish[message.index] = FINISH_REASONS.get(message.finish_reason, "stop")
-        if message.HasField("usage"):
-            return Collected([("".join(p), f) for p, f in zip(pieces, finish)], usage_of(message))
-    raise OpenAIError(502, "The engine ended the stream early", type="server_error", code="stream_truncated")
-
-
-async def until_disconnected(request: Request, work: Awaitable, on_disconnect: Callable[[], None]):
-    """Await ``work``, cancelling it (and the engine call) if the client goes away."""
-    task = asyncio.ensure_future(work)
     try:
-        while not task.done():
-            await asyncio.wait({task}, timeout=DISCONNECT_POLL_SECONDS)
-            if not task.done() and await request.is_disconnected():
-                on_disconnect()
-                task.cancel()
-        return task.result()
+        async for message in stream:
+            pieces[message.index].append(message.text)
+            if message.finish_reason:
+                finish[message.index] = FINISH_REASONS.get(message.finish_reason, "stop")
+            if message.HasField("usage"):
+                return Collected([("".join(p), f) for p, f in zip(pieces, finish)], usage_of(message))
     finally:
-        if not task.done():
-            task.cancel()
+        stream.cancel()
+    raise OpenAIError(502, "The engine ended the stream early", type="server_error", code="stream_truncated")
 
 
 # Line breaks to Python's str.splitlines (and so to SSE readers built on it,

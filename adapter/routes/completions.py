@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from hearth.adapter.generation import FINISH_REASONS, collect, new_id, now, sse_stream, until_disconnected, usage_of
+from hearth.adapter.generation import FINISH_REASONS, collect, new_id, now, sse_stream, usage_of
 from hearth.adapter.protocol.completions import Completion, CompletionChoice, CompletionRequest
 from hearth.adapter.translate import completion_to_generate
 
@@ -39,7 +39,7 @@ async def create_completion(body: CompletionRequest, request: Request):
         return StreamingResponse(
             sse_stream(events, stream), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
-    result = await until_disconnected(request, collect(stream, generate.n or 1), stream.cancel)
+    result = await collect(stream, generate.n or 1)
     return Completion(
         id=completion_id,
         created=created,
