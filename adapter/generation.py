@@ -7,7 +7,6 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-
 from hearth.adapter.errors import OpenAIError
 from hearth.adapter.protocol.common import PromptTokensDetails, Usage
 from hearth.engine.v1 import engine_pb2 as pb
