@@ -5,6 +5,7 @@ import time
 import grpc
 
 from hearth.adapter.errors import OpenAIError, from_rpc_error
+from hearth.adapter.generation import FINISH_REASONS
 from hearth.adapter.metrics import Metrics
 from hearth.engine.auth import auth_metadata
 from hearth.engine.v1 import engine_pb2 as pb
@@ -76,7 +77,7 @@ class GenerationStream:
 
 
 def _outcome(message: pb.GenerateResponse) -> str:
-    return {pb.FINISH_REASON_STOP: "stop", pb.FINISH_REASON_LENGTH: "length"}.get(message.finish_reason, "stop")
+    return FINISH_REASONS.get(message.finish_reason, "stop")
 
 
 class EngineClient:
