@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hearth.adapter.server import check_adapter_bind, uvicorn_config
 from hearth.adapter.settings import AdapterSettings
-from hearth.engine.auth import UnsafeBind, address_host, auth_metadata, check_bind, normalized_key
+from hearth.engine.auth import UnsafeBind, address_host, auth_metadata, check_bind, normalized_key, split_host_port
 from hearth.engine.settings import EngineSettings
 
 log = logging.getLogger(__name__)
@@ -128,9 +128,9 @@ class _AdapterServer(uvicorn.Server):
 
 
 def _address_in_use(address: str) -> bool:
-    host, _, port = address.rpartition(":")
+    host, port = split_host_port(address)
     try:
-        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=0.5):
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=0.5):
             return True
     except (OSError, ValueError):
         return False
