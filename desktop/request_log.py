@@ -4,8 +4,8 @@ RequestFinished), kept newest last, with the filter the tab applies."""
 from collections import deque
 from dataclasses import dataclass
 
-from hearth.desktop.formatting import clock_time
 from hearth.engine.v1 import engine_pb2 as pb
+from hearth.formatting import clock_time
 
 # Enough history for a long session without the log growing forever.
 MAX_LOG_ROWS = 2000

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 
 from hearth.desktop import messages as msg
 from hearth.desktop.chat_session import ChatSession
-from hearth.desktop.formatting import human_bytes, human_count, human_duration
 from hearth.desktop.request_log import RequestLog, RequestRow, request_row
 from hearth.engine.v1 import engine_pb2 as pb
+from hearth.formatting import human_bytes, human_count, human_duration
 
 # Enough history for a long session without the plots growing forever.
 MAX_PLOT_POINTS = 3600

@@ -26,7 +26,7 @@ from hearth.desktop.panel_server import ServerPanel
 from hearth.desktop.panel_settings import SettingsPanel
 from hearth.desktop.script_driver import ScriptDriver, script_from_environment
 from hearth.desktop.settings_form import SettingsValues
-from hearth.desktop.formatting import clock_time
+from hearth.formatting import clock_time
 
 log = logging.getLogger(__name__)
 

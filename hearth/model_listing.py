@@ -9,6 +9,7 @@ from hearth.engine.auth import auth_metadata
 from hearth.engine.settings import EngineSettings
 from hearth.engine.v1 import engine_pb2 as pb
 from hearth.engine.v1 import engine_pb2_grpc
+from hearth.formatting import human_bytes, human_count
 
 log = logging.getLogger(__name__)
 
@@ -38,18 +39,6 @@ def _from_folder(settings: EngineSettings) -> list[pb.Model]:
     return [model_to_proto(describe(record)) for record in registry.scan().values()]
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return str(n)
-
-
-def _params(n: int) -> str:
-    return f"{n / 1e9:.1f}B" if n >= 1e9 else f"{n / 1e6:.0f}M" if n >= 1e6 else f"{n / 1e3:.0f}K"
-
-
 def print_models(settings: EngineSettings, *, as_json: bool) -> int:
     models = _from_engine(settings.engine_address, settings.api_key)
     source = f"engine at {settings.engine_address}"
@@ -75,9 +64,9 @@ def print_models(settings: EngineSettings, *, as_json: bool) -> int:
                 m.id,
                 state,
                 m.architecture or "-",
-                _params(m.parameter_count) if m.parameter_count else "-",
+                human_count(m.parameter_count) if m.parameter_count else "-",
                 m.quantization or "-",
-                _size(m.file_size_bytes),
+                human_bytes(m.file_size_bytes),
                 str(m.context_window),
                 m.chat_template_source or "-",
             )

@@ -19,7 +19,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from hearth.adapter.server import check_adapter_bind, uvicorn_config
 from hearth.adapter.settings import AdapterSettings
-from hearth.engine.auth import UnsafeBind, address_host, auth_metadata, check_bind, normalized_key, split_host_port
+from hearth.engine.auth import (
+    UnsafeBind,
+    address_host,
+    auth_metadata,
+    check_bind,
+    normalized_key,
+    split_host_port,
+)
 from hearth.engine.settings import EngineSettings
 
 log = logging.getLogger(__name__)

@@ -11,11 +11,11 @@ from hearth.adapter.settings import AdapterSettings
 from hearth.desktop import messages as msg
 from hearth.desktop import settings_form
 from hearth.desktop.frame_pacing import FramePacer
-from hearth.desktop.formatting import human_bytes, human_count, human_duration
 from hearth.desktop.request_log import RequestLog, request_row
 from hearth.desktop.state import DesktopState, adapter_health_text, model_row, server_summary, task_view
 from hearth.engine.settings import EngineSettings
 from hearth.engine.v1 import engine_pb2 as pb
+from hearth.formatting import human_bytes, human_count, human_duration
 
 GEMMA = pb.Model(
     id="gemma-3-270m-q4_k_m",

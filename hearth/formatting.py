@@ -1,4 +1,4 @@
-"""Numbers as the window shows them: sizes, counts, durations, clock times."""
+"""Numbers as people read them: sizes, counts, durations, clock times (the CLI and the desktop window)."""
 
 import time
 
