@@ -55,6 +55,9 @@ class FakeEngine(engine_pb2_grpc.EngineServicer):
     def Generate(self, request, context):
         self._seen("Generate", context)
         if request.model == "endless":
+            # gRPC stops pulling from this generator once the call is cancelled,
+            # so the loop below may never see it end: the callback does.
+            context.add_callback(lambda: self.stream_cancelled.set() if not context.is_active() else None)
             while context.is_active():
                 yield pb.GenerateResponse(text="la ")
                 time.sleep(0.02)
