@@ -55,6 +55,10 @@ _BY_REASON: dict[str, tuple[int, str, str | None]] = {
     "INVALID_ARGUMENT": (400, "invalid_request_error", "invalid_value"),
     "TEMPLATE_ERROR": (400, "invalid_request_error", "template_error"),
     "QUEUE_FULL": (429, "rate_limit_error", "queue_full"),
+    "MODEL_BUSY": (503, "server_error", "model_busy"),
+    "PULL_FAILED": (502, "server_error", "pull_failed"),
+    "CHECKSUM_MISMATCH": (502, "server_error", "checksum_mismatch"),
+    "ALREADY_EXISTS": (409, "invalid_request_error", "already_exists"),
 }
 
 

@@ -48,3 +48,25 @@ class TemplateError(EngineError):
 class QueueFull(EngineError):
     reason = "QUEUE_FULL"
     status_code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class ModelBusy(EngineError):
+    """Loading needs memory that only models serving requests hold."""
+
+    reason = "MODEL_BUSY"
+    status_code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class PullFailed(EngineError):
+    reason = "PULL_FAILED"
+    status_code = grpc.StatusCode.UNAVAILABLE
+
+
+class ChecksumMismatch(EngineError):
+    reason = "CHECKSUM_MISMATCH"
+    status_code = grpc.StatusCode.DATA_LOSS
+
+
+class AlreadyExists(EngineError):
+    reason = "ALREADY_EXISTS"
+    status_code = grpc.StatusCode.ALREADY_EXISTS

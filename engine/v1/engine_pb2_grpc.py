@@ -69,6 +69,36 @@ class EngineStub:
                 request_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.WatchEventsRequest.SerializeToString,
                 response_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.WatchEventsResponse.FromString,
                 _registered_method=True)
+        self.Embed = channel.unary_unary(
+                '/hearth.engine.v1.Engine/Embed',
+                request_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.EmbedRequest.SerializeToString,
+                response_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.EmbedResponse.FromString,
+                _registered_method=True)
+        self.Tokenize = channel.unary_unary(
+                '/hearth.engine.v1.Engine/Tokenize',
+                request_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.TokenizeRequest.SerializeToString,
+                response_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.TokenizeResponse.FromString,
+                _registered_method=True)
+        self.Detokenize = channel.unary_unary(
+                '/hearth.engine.v1.Engine/Detokenize',
+                request_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.DetokenizeRequest.SerializeToString,
+                response_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.DetokenizeResponse.FromString,
+                _registered_method=True)
+        self.PullModel = channel.unary_stream(
+                '/hearth.engine.v1.Engine/PullModel',
+                request_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.PullModelRequest.SerializeToString,
+                response_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.PullModelResponse.FromString,
+                _registered_method=True)
+        self.DeleteModel = channel.unary_unary(
+                '/hearth.engine.v1.Engine/DeleteModel',
+                request_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.DeleteModelRequest.SerializeToString,
+                response_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.DeleteModelResponse.FromString,
+                _registered_method=True)
+        self.CopyModel = channel.unary_unary(
+                '/hearth.engine.v1.Engine/CopyModel',
+                request_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.CopyModelRequest.SerializeToString,
+                response_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.CopyModelResponse.FromString,
+                _registered_method=True)
 
 
 class EngineServicer:
@@ -127,6 +157,52 @@ class EngineServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Embed(self, request, context):
+        """One embedding vector per input, L2-normalised (OpenAI's and Ollama's
+        convention), from the model's pooled hidden states.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Tokenize(self, request, context):
+        """Text -> token ids with the model's own tokenizer, and back.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Detokenize(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PullModel(self, request, context):
+        """Downloads a GGUF file from a Hugging Face repository into the models
+        folder. The stream reports progress and ends with the new model.
+        Cancelling the call stops the download and leaves nothing half-written.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteModel(self, request, context):
+        """Deletes a model: its file when it lies in the models folder, its entry
+        when it is declared in the config file. A loaded model is unloaded first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CopyModel(self, request, context):
+        """Makes a second id for a model (an alias in the config file); the file is
+        not copied.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EngineServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -164,6 +240,36 @@ def add_EngineServicer_to_server(servicer, server):
                     servicer.WatchEvents,
                     request_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.WatchEventsRequest.FromString,
                     response_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.WatchEventsResponse.SerializeToString,
+            ),
+            'Embed': grpc.unary_unary_rpc_method_handler(
+                    servicer.Embed,
+                    request_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.EmbedRequest.FromString,
+                    response_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.EmbedResponse.SerializeToString,
+            ),
+            'Tokenize': grpc.unary_unary_rpc_method_handler(
+                    servicer.Tokenize,
+                    request_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.TokenizeRequest.FromString,
+                    response_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.TokenizeResponse.SerializeToString,
+            ),
+            'Detokenize': grpc.unary_unary_rpc_method_handler(
+                    servicer.Detokenize,
+                    request_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.DetokenizeRequest.FromString,
+                    response_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.DetokenizeResponse.SerializeToString,
+            ),
+            'PullModel': grpc.unary_stream_rpc_method_handler(
+                    servicer.PullModel,
+                    request_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.PullModelRequest.FromString,
+                    response_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.PullModelResponse.SerializeToString,
+            ),
+            'DeleteModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteModel,
+                    request_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.DeleteModelRequest.FromString,
+                    response_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.DeleteModelResponse.SerializeToString,
+            ),
+            'CopyModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.CopyModel,
+                    request_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.CopyModelRequest.FromString,
+                    response_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.CopyModelResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -355,6 +461,168 @@ class Engine:
             '/hearth.engine.v1.Engine/WatchEvents',
             hearth_dot_engine_dot_v1_dot_engine__pb2.WatchEventsRequest.SerializeToString,
             hearth_dot_engine_dot_v1_dot_engine__pb2.WatchEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Embed(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hearth.engine.v1.Engine/Embed',
+            hearth_dot_engine_dot_v1_dot_engine__pb2.EmbedRequest.SerializeToString,
+            hearth_dot_engine_dot_v1_dot_engine__pb2.EmbedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Tokenize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hearth.engine.v1.Engine/Tokenize',
+            hearth_dot_engine_dot_v1_dot_engine__pb2.TokenizeRequest.SerializeToString,
+            hearth_dot_engine_dot_v1_dot_engine__pb2.TokenizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Detokenize(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hearth.engine.v1.Engine/Detokenize',
+            hearth_dot_engine_dot_v1_dot_engine__pb2.DetokenizeRequest.SerializeToString,
+            hearth_dot_engine_dot_v1_dot_engine__pb2.DetokenizeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PullModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/hearth.engine.v1.Engine/PullModel',
+            hearth_dot_engine_dot_v1_dot_engine__pb2.PullModelRequest.SerializeToString,
+            hearth_dot_engine_dot_v1_dot_engine__pb2.PullModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hearth.engine.v1.Engine/DeleteModel',
+            hearth_dot_engine_dot_v1_dot_engine__pb2.DeleteModelRequest.SerializeToString,
+            hearth_dot_engine_dot_v1_dot_engine__pb2.DeleteModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CopyModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hearth.engine.v1.Engine/CopyModel',
+            hearth_dot_engine_dot_v1_dot_engine__pb2.CopyModelRequest.SerializeToString,
+            hearth_dot_engine_dot_v1_dot_engine__pb2.CopyModelResponse.FromString,
             options,
             channel_credentials,
             insecure,
