@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 class FinishReason(enum.Enum):
     STOP = "stop"
     LENGTH = "length"
+    TOOL_CALLS = "tool_calls"
 
 
 @dataclass(frozen=True)
@@ -24,13 +25,59 @@ class SamplingParams:
     frequency_penalty: float = 0.0
     # None: a fresh random seed per request.
     seed: int | None = None
+    # (token id, bias) pairs added to the logits; -100 bans a token.
+    logit_bias: tuple[tuple[int, float], ...] = ()
+    # A GBNF grammar the output must follow (root rule "root"); None: free text.
+    grammar: str | None = None
+    # With a grammar: when non-empty the grammar applies only from the first
+    # occurrence of one of these words on (llama.cpp's lazy grammar), so the
+    # model may write free text before, e.g., "<tool_call>".
+    grammar_triggers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A function the model may call."""
+
+    name: str
+    description: str
+    # JSON Schema of the arguments object (parsed); {} for any object.
+    parameters: dict
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    # The arguments as JSON object text.
+    arguments: str
+
+
+@dataclass(frozen=True)
+class TopLogprob:
+    token_id: int
+    token: str
+    bytes: bytes
+    logprob: float
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    token_id: int
+    token: str
+    bytes: bytes
+    logprob: float
+    top: tuple[TopLogprob, ...] = ()
 
 
 @dataclass(frozen=True)
 class GenerateParams:
     model: str
-    # Exactly one of messages and prompt is set.
-    messages: list[dict[str, str]] | None
+    # Exactly one of messages and prompt is set. A message is a dict with
+    # "role" and "content", plus "tool_calls" (list of {"id", "type":
+    # "function", "function": {"name", "arguments"}}) on assistant messages
+    # and "tool_call_id"/"name" on tool messages, as chat templates expect.
+    messages: list[dict] | None
     prompt: str | None
     max_tokens: int | None
     stop: tuple[str, ...]
@@ -38,12 +85,29 @@ class GenerateParams:
     request_id: str
     # Sequences generated from the one prompt (OpenAI's n).
     n: int = 1
+    tools: tuple[ToolSpec, ...] = ()
+    # "auto", "none", "required" or "function" (then tool_choice_function names it).
+    tool_choice: str = "auto"
+    tool_choice_function: str = ""
+    parallel_tool_calls: bool = True
+    # "text", "json_object" or "json_schema" (then json_schema holds the schema).
+    response_format: str = "text"
+    json_schema: dict | None = None
+    # None: no log-probabilities; else how many alternatives per token (0-20).
+    top_logprobs: int | None = None
+    # Seconds the model stays loaded after this request; negative: until
+    # unloaded; None: as before.
+    keep_alive: float | None = None
 
 
 @dataclass(frozen=True)
 class TextPiece:
     text: str
     index: int = 0
+    # Tokens sampled since the previous piece of this sequence (with logprobs).
+    logprobs: tuple[TokenLogprob, ...] = ()
+    # Tool calls completed since the previous piece of this sequence.
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,3 +157,5 @@ class GenerationJob:
     sink: Callable[[GenerationEvent], None]
     cancel: threading.Event = field(default_factory=threading.Event)
     enqueued_at: float = field(default_factory=time.monotonic)
+    # None: no log-probabilities; else alternatives per token (0-20).
+    top_logprobs: int | None = None
