@@ -112,6 +112,21 @@ class EngineClient:
         except grpc.RpcError as exc:
             raise from_rpc_error(exc) from exc
 
+    async def _unary(self, method, request, timeout: float | None = None):
+        try:
+            return await method(request, timeout=timeout, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from exc
+
+    async def embed(self, request: pb.EmbedRequest) -> pb.EmbedResponse:
+        return await self._unary(self._stub.Embed, request)
+
+    async def tokenize(self, request: pb.TokenizeRequest) -> pb.TokenizeResponse:
+        return await self._unary(self._stub.Tokenize, request, timeout=120)
+
+    async def detokenize(self, request: pb.DetokenizeRequest) -> pb.DetokenizeResponse:
+        return await self._unary(self._stub.Detokenize, request, timeout=120)
+
     async def generate(self, request: pb.GenerateRequest) -> GenerationStream:
         call = self._stub.Generate(request, metadata=self._metadata)
         started = time.monotonic()

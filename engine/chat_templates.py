@@ -251,13 +251,15 @@ class ChatTemplate:
         if not reply.get("ok"):
             raise TemplateError(str(reply.get("error", "the model's chat template does not compile")), param="messages")
 
-    def render(self, messages: list[dict[str, str]]) -> str:
+    def render(self, messages: list[dict], tools: list[dict] | None = None) -> str:
         context = {
             "messages": messages,
             "add_generation_prompt": True,
             "bos_token": self.bos_token,
             "eos_token": self.eos_token,
         }
+        if tools is not None:
+            context["tools"] = tools
         max_chars = _render_limit(messages)
         if self._template is not None:
             try:
@@ -296,11 +298,9 @@ def template_source_label(*, gguf_template: str | None, override: str | None, ar
     return f"builtin:{builtin_template_name(architecture)}"
 
 
-def normalize_messages(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+def normalize_messages(messages: list[dict]) -> list[dict]:
     """OpenAI's 'developer' role is a system message to every template we know."""
-    return [
-        {"role": "system" if m["role"] == "developer" else m["role"], "content": m["content"]} for m in messages
-    ]
+    return [{**m, "role": "system" if m["role"] == "developer" else m["role"]} for m in messages]
 
 
 # The worker process side (see template_workers).
