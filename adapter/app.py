@@ -11,7 +11,7 @@ from hearth.adapter.engine_client import EngineClient
 from hearth.adapter.errors import install_error_handlers
 from hearth.adapter.metrics import Metrics
 from hearth.adapter.request_log import RequestLogMiddleware
-from hearth.adapter.routes import chat, completions, health, metrics, models
+from hearth.adapter.routes import chat, completions, embeddings, health, metrics, models, tokenize
 from hearth.adapter.security import LOCAL_ORIGINS, ApiKeyGuard, BodySizeLimit, HostOriginGuard, HostPolicy
 from hearth.adapter.settings import AdapterSettings
 from hearth.engine.auth import normalized_key
@@ -56,6 +56,6 @@ def create_app(settings: AdapterSettings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestLogMiddleware, metrics=app_metrics)
     install_error_handlers(app)
-    for module in (models, chat, completions, health, metrics):
+    for module in (models, chat, completions, embeddings, tokenize, health, metrics):
         app.include_router(module.router)
     return app

@@ -5,13 +5,17 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hearth.adapter.errors import OpenAIError
 from hearth.adapter.protocol.common import PromptTokensDetails, Usage
 from hearth.engine.v1 import engine_pb2 as pb
 
-FINISH_REASONS = {pb.FINISH_REASON_STOP: "stop", pb.FINISH_REASON_LENGTH: "length"}
+FINISH_REASONS = {
+    pb.FINISH_REASON_STOP: "stop",
+    pb.FINISH_REASON_LENGTH: "length",
+    pb.FINISH_REASON_TOOL_CALLS: "tool_calls",
+}
 
 
 def new_id(prefix: str) -> str:
@@ -32,9 +36,18 @@ def usage_of(message: pb.GenerateResponse) -> Usage:
 
 
 @dataclass
+class ChoiceResult:
+    """One sequence of a non-streamed answer."""
+
+    text: str = ""
+    finish_reason: str = "stop"
+    tool_calls: list[pb.ToolCall] = field(default_factory=list)
+    logprobs: list[pb.TokenLogprob] = field(default_factory=list)
+
+
+@dataclass
 class Collected:
-    # (text, finish_reason) of each choice, by index.
-    choices: list[tuple[str, str]]
+    choices: list[ChoiceResult]
     usage: Usage
 
 
@@ -42,14 +55,19 @@ async def collect(stream, n: int) -> Collected:
     """The whole answer of a non-streamed request. A client that leaves meanwhile
     gets this cancelled (CancelOnDisconnect), and the engine call with it."""
     pieces: list[list[str]] = [[] for _ in range(n)]
-    finish = ["stop"] * n
+    choices = [ChoiceResult() for _ in range(n)]
     try:
         async for message in stream:
+            choice = choices[message.index]
             pieces[message.index].append(message.text)
+            choice.tool_calls.extend(message.tool_calls)
+            choice.logprobs.extend(message.logprobs)
             if message.finish_reason:
-                finish[message.index] = FINISH_REASONS.get(message.finish_reason, "stop")
+                choice.finish_reason = FINISH_REASONS.get(message.finish_reason, "stop")
             if message.HasField("usage"):
-                return Collected([("".join(p), f) for p, f in zip(pieces, finish)], usage_of(message))
+                for choice, texts in zip(choices, pieces):
+                    choice.text = "".join(texts)
+                return Collected(choices, usage_of(message))
     finally:
         stream.cancel()
     raise OpenAIError(502, "The engine ended the stream early", type="server_error", code="stream_truncated")

@@ -65,7 +65,6 @@ class SamplingFields(BaseModel):
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     logit_bias: dict[str, float] | None = None
-    logprobs: Any = None
     user: str | None = None
     # Extensions that llama.cpp, Ollama and vLLM clients send.
     top_k: int | None = Field(default=None, ge=0, le=1_000_000)

@@ -16,6 +16,10 @@ class ModelCard(BaseModel):
     quantization: str
     parameter_count: int
     state: str
+    # Hearth's extensions: whether it is in memory now, how much it takes, and what it can do.
+    loaded: bool
+    memory_bytes: int
+    capabilities: list[str]
 
 
 class ModelList(BaseModel):

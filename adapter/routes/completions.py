@@ -4,21 +4,28 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from hearth.adapter.generation import FINISH_REASONS, collect, new_id, now, sse_stream, usage_of
+from hearth.adapter.logprobs import completion_logprobs
 from hearth.adapter.protocol.completions import Completion, CompletionChoice, CompletionRequest
 from hearth.adapter.translate import completion_to_generate
 
 router = APIRouter()
 
 
-async def _completion_events(stream, completion_id: str, created: int, model: str, include_usage: bool):
+async def _completion_events(stream, completion_id: str, created: int, model: str, n: int, include_usage: bool):
+    # Characters of each choice's text so far, for the logprobs' text_offset.
+    offsets = [0] * n
     async for message in stream:
         finish = FINISH_REASONS.get(message.finish_reason) if message.finish_reason else None
-        if message.text or finish:
+        if message.text or finish or message.logprobs:
+            logprobs = completion_logprobs(list(message.logprobs), offsets[message.index]) if message.logprobs else None
+            offsets[message.index] += sum(len(entry.token) for entry in message.logprobs)
             chunk = Completion(
                 id=completion_id,
                 created=created,
                 model=model,
-                choices=[CompletionChoice(index=message.index, text=message.text, finish_reason=finish)],
+                choices=[
+                    CompletionChoice(index=message.index, text=message.text, finish_reason=finish, logprobs=logprobs)
+                ],
             ).model_dump()
             if not include_usage:
                 del chunk["usage"]
@@ -33,20 +40,26 @@ async def create_completion(body: CompletionRequest, request: Request):
     generate = completion_to_generate(body, completion_id)
     stream = await request.app.state.engine.generate(generate)
     created = now()
+    n = generate.n or 1
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        events = _completion_events(stream, completion_id, created, body.model, include_usage)
+        events = _completion_events(stream, completion_id, created, body.model, n, include_usage)
         return StreamingResponse(
             sse_stream(events, stream), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
-    result = await collect(stream, generate.n or 1)
+    result = await collect(stream, n)
     return Completion(
         id=completion_id,
         created=created,
         model=body.model,
         choices=[
-            CompletionChoice(index=index, text=text, finish_reason=finish)
-            for index, (text, finish) in enumerate(result.choices)
+            CompletionChoice(
+                index=index,
+                text=choice.text,
+                finish_reason=choice.finish_reason,
+                logprobs=completion_logprobs(choice.logprobs) if generate.logprobs else None,
+            )
+            for index, choice in enumerate(result.choices)
         ],
         usage=result.usage,
     )

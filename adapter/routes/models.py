@@ -19,6 +19,9 @@ def _card(model: pb.Model) -> ModelCard:
         quantization=model.quantization,
         parameter_count=model.parameter_count,
         state=pb.ModelState.Name(model.state).removeprefix("MODEL_STATE_").lower(),
+        loaded=model.state == pb.MODEL_STATE_READY,
+        memory_bytes=model.memory_bytes,
+        capabilities=[pb.Capability.Name(c).removeprefix("CAPABILITY_").lower() for c in model.capabilities],
     )
 
 
