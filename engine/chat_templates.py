@@ -1,7 +1,9 @@
 """Chat templates: the GGUF's own (untrusted Jinja, rendered in a sandbox),
 a per-model override from the config, or a built-in one chosen by architecture."""
 
+import functools
 import json
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,48 +37,162 @@ WORKERS = 4
 WORKER_CACHE_SIZE = 16
 MAX_ERROR_CHARS = 500
 
-_GEMMA = """{{ bos_token }}
-{%- set ns = namespace(prefix='', started=false) -%}
+# Macros the built-in templates share: message content as text (None and
+# lists of parts included), a call as JSON, tools as JSON lines.
+_MACROS = """
+{%- macro text(content) -%}
+{%- if content is none -%}
+{%- elif content is string -%}{{ content }}
+{%- else -%}{%- for part in content -%}{%- if part is mapping and part.text is string -%}{{ part.text }}{%- endif -%}{%- endfor -%}
+{%- endif -%}
+{%- endmacro -%}
+{%- macro call_json(call, arguments_key) -%}
+{%- set f = call.function if call.function is mapping else call -%}
+{%- set arguments = f.arguments -%}
+{{ '{"name": ' + (f.name | tojson) + ', "' + arguments_key + '": ' }}
+{%- if arguments is mapping -%}{{ arguments | tojson }}
+{%- elif arguments is string and arguments | trim -%}{{ arguments }}
+{%- else -%}{{ '{}' }}
+{%- endif -%}{{ '}' }}
+{%- endmacro -%}
+{%- macro tool_lines(tools) -%}
+{%- for tool in tools -%}{{ (tool | tojson) + '\n' }}{%- endfor -%}
+{%- endmacro -%}
+"""
+
+# Gemma has no tool format of its own: the first user turn describes the
+# functions and asks for Hermes-style <tool_call> blocks; results come back as a user turn.
+_GEMMA = _MACROS + """{{ bos_token }}
+{%- set ns = namespace(prefix='', started=false, tools='') -%}
+{%- if tools -%}
+  {%- set ns.tools = 'You can call these functions (JSON Schema signatures):\n' + tool_lines(tools) + '\nTo call functions, reply with one block per call and nothing else:\n<tool_call>\n{"name": <function-name>, "arguments": <arguments-json-object>}\n</tool_call>\n\n' -%}
+{%- endif -%}
 {%- for message in messages -%}
   {%- if message.role == 'system' and not ns.started -%}
-    {%- set ns.prefix = ns.prefix + message.content + '\n\n' -%}
+    {%- set ns.prefix = ns.prefix + text(message.content) + '\n\n' -%}
   {%- else -%}
-    {%- set role = 'model' if message.role == 'assistant' else 'user' -%}
-    {{ '<start_of_turn>' + role + '\n' + (ns.prefix if not ns.started else '') + message.content | trim + '<end_of_turn>\n' }}
+    {%- set head = '' if ns.started else ns.prefix + ns.tools -%}
+    {%- if message.role == 'tool' -%}
+      {%- if loop.first or loop.previtem.role != 'tool' -%}{{ '<start_of_turn>user\n' + head }}{%- else -%}{{ '\n' }}{%- endif -%}
+      {{ '<tool_response>\n' + text(message.content) + '\n</tool_response>' }}
+      {%- if loop.last or loop.nextitem.role != 'tool' -%}{{ '<end_of_turn>\n' }}{%- endif -%}
+    {%- elif message.role == 'assistant' and message.tool_calls -%}
+      {{ '<start_of_turn>model\n' + head }}
+      {%- if text(message.content) | trim -%}{{ text(message.content) | trim + '\n' }}{%- endif -%}
+      {%- for call in message.tool_calls -%}{{ '<tool_call>\n' + call_json(call, 'arguments') + '\n</tool_call>' + ('\n' if not loop.last else '') }}{%- endfor -%}
+      {{ '<end_of_turn>\n' }}
+    {%- else -%}
+      {%- set role = 'model' if message.role == 'assistant' else 'user' -%}
+      {{ '<start_of_turn>' + role + '\n' + head + text(message.content) | trim + '<end_of_turn>\n' }}
+    {%- endif -%}
     {%- set ns.started = true -%}
   {%- endif -%}
 {%- endfor -%}
-{%- if not ns.started and ns.prefix -%}
-  {{ '<start_of_turn>user\n' + ns.prefix | trim + '<end_of_turn>\n' }}
+{%- if not ns.started and (ns.prefix or ns.tools) -%}
+  {{ '<start_of_turn>user\n' + (ns.prefix + ns.tools) | trim + '<end_of_turn>\n' }}
 {%- endif -%}
 {%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"""
 
-_LLAMA3 = """{{ bos_token }}
+# Llama 3.1's own tool format: functions in the first user message, calls as
+# {"name", "parameters"} JSON, results in the ipython role.
+_LLAMA3 = _MACROS + """{{ bos_token }}
+{%- set ns = namespace(first_user=-1, tools='') -%}
 {%- for message in messages -%}
-{{ '<|start_header_id|>' + message.role + '<|end_header_id|>\n\n' + message.content | trim + '<|eot_id|>' }}
+  {%- if message.role == 'user' and ns.first_user < 0 -%}{%- set ns.first_user = loop.index0 -%}{%- endif -%}
+{%- endfor -%}
+{%- if tools -%}
+  {%- set ns.tools = 'Given the following functions, please respond with a JSON for a function call with its proper arguments that best answers the given prompt.\n\nRespond in the format {"name": function name, "parameters": dictionary of argument name and its value}. Do not use variables.\n\n' -%}
+  {%- for tool in tools -%}{%- set ns.tools = ns.tools + (tool | tojson(indent=4)) + '\n\n' -%}{%- endfor -%}
+  {%- if not (messages and messages[0].role == 'system') -%}
+    {{ '<|start_header_id|>system<|end_header_id|>\n\nEnvironment: ipython' + ('\n\n' + ns.tools | trim if ns.first_user < 0 else '') + '<|eot_id|>' }}
+  {%- endif -%}
+{%- endif -%}
+{%- for message in messages -%}
+  {%- if tools and message.role == 'system' and loop.first -%}
+    {{ '<|start_header_id|>system<|end_header_id|>\n\nEnvironment: ipython\n\n' + text(message.content) | trim + ('\n\n' + ns.tools | trim if ns.first_user < 0 else '') + '<|eot_id|>' }}
+  {%- elif message.role == 'tool' or message.role == 'ipython' -%}
+    {{ '<|start_header_id|>ipython<|end_header_id|>\n\n' + text(message.content) | trim + '<|eot_id|>' }}
+  {%- elif message.role == 'assistant' and message.tool_calls -%}
+    {{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}
+    {%- if text(message.content) | trim -%}{{ text(message.content) | trim + '\n' }}{%- endif -%}
+    {%- for call in message.tool_calls -%}{{ call_json(call, 'parameters') + ('\n' if not loop.last else '') }}{%- endfor -%}
+    {{ '<|eot_id|>' }}
+  {%- else -%}
+    {%- set head = ns.tools if loop.index0 == ns.first_user else '' -%}
+    {{ '<|start_header_id|>' + message.role + '<|end_header_id|>\n\n' + head + text(message.content) | trim + '<|eot_id|>' }}
+  {%- endif -%}
 {%- endfor -%}
 {%- if add_generation_prompt -%}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif -%}"""
 
-_CHATML = """{%- for message in messages -%}
-{{ '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>\n' }}
+# Hermes / Qwen: functions in a <tools> block of the system message, calls in
+# <tool_call> blocks, results in <tool_response> blocks of a user turn.
+_CHATML = _MACROS + """
+{%- if tools -%}
+  {{ '<|im_start|>system\n' }}
+  {%- if messages and messages[0].role == 'system' -%}{{ text(messages[0].content) + '\n\n' }}{%- endif -%}
+  {{ '# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>\n' + tool_lines(tools) + '</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call><|im_end|>\n' }}
+{%- endif -%}
+{%- for message in messages -%}
+  {%- if tools and message.role == 'system' and loop.first -%}
+  {%- elif message.role == 'tool' -%}
+    {%- if loop.first or loop.previtem.role != 'tool' -%}{{ '<|im_start|>user' }}{%- endif -%}
+    {{ '\n<tool_response>\n' + text(message.content) + '\n</tool_response>' }}
+    {%- if loop.last or loop.nextitem.role != 'tool' -%}{{ '<|im_end|>\n' }}{%- endif -%}
+  {%- elif message.role == 'assistant' and message.tool_calls -%}
+    {{ '<|im_start|>assistant' }}
+    {%- if text(message.content) -%}{{ '\n' + text(message.content) }}{%- endif -%}
+    {%- for call in message.tool_calls -%}{{ '\n<tool_call>\n' + call_json(call, 'arguments') + '\n</tool_call>' }}{%- endfor -%}
+    {{ '<|im_end|>\n' }}
+  {%- else -%}
+{{ '<|im_start|>' + message.role + '\n' + text(message.content) + '<|im_end|>\n' }}
+  {%- endif -%}
 {%- endfor -%}
 {%- if add_generation_prompt -%}{{ '<|im_start|>assistant\n' }}{%- endif -%}"""
 
-_MISTRAL = """{{ bos_token }}
-{%- set ns = namespace(system='') -%}
+# Mistral v3: [AVAILABLE_TOOLS] before the last user message, [TOOL_CALLS]
+# with a JSON array, [TOOL_RESULTS] with the content and the call's id.
+_MISTRAL = _MACROS + """{{ bos_token }}
+{%- set ns = namespace(system='', last_user=-1) -%}
+{%- for message in messages -%}
+  {%- if message.role == 'user' -%}{%- set ns.last_user = loop.index0 -%}{%- endif -%}
+{%- endfor -%}
 {%- for message in messages -%}
   {%- if message.role == 'system' -%}
-    {%- set ns.system = ns.system + message.content + '\n\n' -%}
+    {%- set ns.system = ns.system + text(message.content) + '\n\n' -%}
   {%- elif message.role == 'user' -%}
-    {{ '[INST] ' + ns.system + message.content + ' [/INST]' }}
+    {%- if tools and loop.index0 == ns.last_user -%}{{ '[AVAILABLE_TOOLS] ' + (tools | tojson) + '[/AVAILABLE_TOOLS]' }}{%- endif -%}
+    {{ '[INST] ' + ns.system + text(message.content) + ' [/INST]' }}
     {%- set ns.system = '' -%}
+  {%- elif message.role == 'tool' -%}
+    {{ '[TOOL_RESULTS] {"content": ' + (text(message.content) | tojson) + ', "call_id": ' + ((message.tool_call_id or '') | tojson) + '}[/TOOL_RESULTS]' }}
+  {%- elif message.role == 'assistant' and message.tool_calls -%}
+    {%- if text(message.content) | trim -%}{{ ' ' + text(message.content) | trim }}{%- endif -%}
+    {{ '[TOOL_CALLS] [' }}
+    {%- for call in message.tool_calls -%}
+      {{ call_json(call, 'arguments')[:-1] + ', "id": ' + ((call.id or '') | tojson) + '}' + (', ' if not loop.last else '') }}
+    {%- endfor -%}
+    {{ ']' + eos_token }}
   {%- else -%}
-    {{ ' ' + message.content + eos_token }}
+    {{ ' ' + text(message.content) + eos_token }}
   {%- endif -%}
 {%- endfor -%}"""
 
-_PHI3 = """{%- for message in messages -%}
-{{ '<|' + message.role + '|>\n' + message.content + '<|end|>\n' }}
+# Phi-4-mini's format: functions in <|tool|> of the system message, calls as
+# a JSON array in <|tool_call|>, results in the tool role.
+_PHI3 = _MACROS + """
+{%- if tools and not (messages and messages[0].role == 'system') -%}
+  {{ '<|system|>\n<|tool|>' + (tools | tojson) + '<|/tool|>\nTo call functions, reply with <|tool_call|>[{"name": <function-name>, "arguments": <arguments-json-object>}]<|/tool_call|><|end|>\n' }}
+{%- endif -%}
+{%- for message in messages -%}
+  {%- if tools and message.role == 'system' and loop.first -%}
+    {{ '<|system|>\n' + text(message.content) + '<|tool|>' + (tools | tojson) + '<|/tool|>\nTo call functions, reply with <|tool_call|>[{"name": <function-name>, "arguments": <arguments-json-object>}]<|/tool_call|><|end|>\n' }}
+  {%- elif message.role == 'assistant' and message.tool_calls -%}
+    {{ '<|assistant|>\n' + text(message.content) + '<|tool_call|>[' }}
+    {%- for call in message.tool_calls -%}{{ call_json(call, 'arguments') + (', ' if not loop.last else '') }}{%- endfor -%}
+    {{ ']<|/tool_call|><|end|>\n' }}
+  {%- else -%}
+{{ '<|' + message.role + '|>\n' + text(message.content) + '<|end|>\n' }}
+  {%- endif -%}
 {%- endfor -%}
 {%- if add_generation_prompt -%}{{ '<|assistant|>\n' }}{%- endif -%}"""
 
@@ -166,9 +282,13 @@ def _environment() -> ImmutableSandboxedEnvironment:
     return env
 
 
-def _render_limit(messages: list[dict[str, str]]) -> int:
-    """Most characters a render may produce: the messages, several times over, plus room."""
-    size = sum(len(m.get("role", "")) + len(m.get("content", "")) for m in messages)
+def _render_limit(messages: list[dict], tools: list[dict] | None = None) -> int:
+    """Most characters a render may produce: the messages and tools (as JSON,
+    whatever their content's type), several times over, plus room."""
+    try:
+        size = len(json.dumps([messages, tools], ensure_ascii=False, default=str))
+    except (ValueError, RecursionError):  # circular or absurdly deep: no allowance for it
+        size = 0
     return MAX_OUTPUT_BASE_CHARS + OUTPUT_PER_INPUT_CHAR * size
 
 
@@ -224,6 +344,8 @@ def _in_worker(request: dict, timeout: float) -> dict:
         raise TemplateError(message, param="messages") from exc
     except OSError as exc:
         raise TemplateError(f"cannot start a chat template renderer: {exc.strerror or exc}", param="messages") from exc
+    except (ValueError, RecursionError) as exc:  # the request does not serialize (circular, too deep)
+        raise TemplateError("the messages or tools cannot be passed to the chat template", param="messages") from exc
 
 
 class ChatTemplate:
@@ -251,7 +373,20 @@ class ChatTemplate:
         if not reply.get("ok"):
             raise TemplateError(str(reply.get("error", "the model's chat template does not compile")), param="messages")
 
+    @property
+    def family(self) -> str | None:
+        """The built-in template's name ("gemma", "llama3", ...); None for a model's or the config's own."""
+        if self.origin.startswith("builtin:"):
+            return self.origin.removeprefix("builtin:")
+        return None
+
+    @property
+    def source(self) -> str:
+        return self._source
+
     def render(self, messages: list[dict], tools: list[dict] | None = None) -> str:
+        if self._template is None:
+            messages, tools = adapt_for_template(self._source, messages, tools)
         context = {
             "messages": messages,
             "add_generation_prompt": True,
@@ -260,7 +395,7 @@ class ChatTemplate:
         }
         if tools is not None:
             context["tools"] = tools
-        max_chars = _render_limit(messages)
+        max_chars = _render_limit(messages, tools)
         if self._template is not None:
             try:
                 return _render_bounded(self._template, context, max_chars)
@@ -296,6 +431,98 @@ def template_source_label(*, gguf_template: str | None, override: str | None, ar
     if gguf_template:
         return "gguf"
     return f"builtin:{builtin_template_name(architecture)}"
+
+
+# A template that uses a name reads it from the context (or sets it itself).
+_USES_TOOLS = re.compile(r"\btools\b")
+_USES_TOOL_CALLS = re.compile(r"\btool_calls\b")
+_USES_TOOL_ROLE = re.compile(r"""["']tool["']""")
+
+
+@functools.lru_cache(maxsize=WORKER_CACHE_SIZE)
+def _tool_support(source: str) -> tuple[bool, bool, bool]:
+    """Whether a template reads the tools, calls in messages, and the tool role."""
+    return (
+        bool(_USES_TOOLS.search(source)),
+        bool(_USES_TOOL_CALLS.search(source)),
+        bool(_USES_TOOL_ROLE.search(source)),
+    )
+
+
+def template_reads_tools(source: str) -> bool:
+    """Whether a template renders the tools itself (else they are described in the system message)."""
+    return _tool_support(source)[0]
+
+
+def hermes_tools_prompt(tools: list[dict]) -> str:
+    """Tools described the Hermes way, for templates that do not render them."""
+    lines = "".join(json.dumps(tool, ensure_ascii=False) + "\n" for tool in tools)
+    return (
+        "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+        f"You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n{lines}</tools>\n\n"
+        "For each function call, return a json object with function name and arguments within "
+        '<tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+    )
+
+
+def _parsed_arguments(call):
+    """A call with its JSON-text arguments as an object: model templates
+    (Llama 3.1's, Mistral's, ...) write them with ``| tojson``."""
+    if not isinstance(call, dict) or not isinstance(call.get("function"), dict):
+        return call
+    arguments = call["function"].get("arguments")
+    if isinstance(arguments, str):
+        try:
+            parsed = json.loads(arguments)
+        except ValueError:
+            return call
+        if isinstance(parsed, dict):
+            return {**call, "function": {**call["function"], "arguments": parsed}}
+    return call
+
+
+def _hermes_call_text(call) -> str:
+    function = call.get("function", call) if isinstance(call, dict) else {}
+    arguments = function.get("arguments") if isinstance(function, dict) else None
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            pass
+    name = function.get("name", "") if isinstance(function, dict) else ""
+    return "<tool_call>\n" + json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False) + "\n</tool_call>"
+
+
+def adapt_for_template(source: str, messages: list[dict], tools: list[dict] | None) -> tuple[list[dict], list[dict] | None]:
+    """Messages and tools fitted to a model's own template: call arguments as
+    objects; where the template never reads the tools, they are described in
+    the system message; where it knows no tool calls or tool role, calls and
+    results become Hermes-style text in assistant and user turns."""
+    adapted = []
+    reads_tools, knows_calls, knows_tool_role = _tool_support(source)
+    for message in messages:
+        calls = message.get("tool_calls")
+        if calls:
+            if knows_calls:
+                message = {**message, "tool_calls": [_parsed_arguments(call) for call in calls]}
+            else:
+                content = message.get("content")
+                text = content if isinstance(content, str) else ""
+                blocks = "\n".join(_hermes_call_text(call) for call in calls)
+                message = {k: v for k, v in message.items() if k != "tool_calls"}
+                message["content"] = f"{text}\n{blocks}" if text.strip() else blocks
+        elif message.get("role") == "tool" and not knows_tool_role:
+            content = message.get("content")
+            text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False, default=str)
+            message = {"role": "user", "content": f"<tool_response>\n{text}\n</tool_response>"}
+        adapted.append(message)
+    if tools and not reads_tools:
+        prompt = hermes_tools_prompt(tools)
+        if adapted and adapted[0].get("role") == "system" and isinstance(adapted[0].get("content"), str):
+            adapted[0] = {**adapted[0], "content": adapted[0]["content"] + "\n\n" + prompt}
+        else:
+            adapted.insert(0, {"role": "system", "content": prompt})
+    return adapted, tools
 
 
 def normalize_messages(messages: list[dict]) -> list[dict]:

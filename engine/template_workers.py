@@ -41,7 +41,8 @@ class PoolClosed(WorkerFailed):
 
 
 def _frame(payload: dict) -> bytes:
-    data = json.dumps(payload, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    # Values JSON has no type for (a set, bytes) travel as their text rather than fail the call.
+    data = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass")
     return _LENGTH.pack(len(data)) + data
 
 
