@@ -57,6 +57,14 @@ class GGUFInfo:
     trained_context_length: int
     chat_template: str | None
     display_name: str
+    # Shape facts for estimating the KV cache's size; 0 where the file does
+    # not say (or says it per layer).
+    block_count: int = 0
+    embedding_length: int = 0
+    head_count: int = 0
+    head_count_kv: int = 0
+    key_length: int = 0
+    value_length: int = 0
 
 
 @dataclass(frozen=True)
@@ -341,4 +349,15 @@ def read_gguf_info(path: Path) -> GGUFInfo:
         trained_context_length=context if isinstance(context, int) and context > 0 else 0,
         chat_template=template if isinstance(template, str) and template.strip() else None,
         display_name=name if isinstance(name, str) else "",
+        block_count=_positive(metadata.get(f"{architecture}.block_count")),
+        embedding_length=_positive(metadata.get(f"{architecture}.embedding_length")),
+        head_count=_positive(metadata.get(f"{architecture}.attention.head_count")),
+        head_count_kv=_positive(metadata.get(f"{architecture}.attention.head_count_kv")),
+        key_length=_positive(metadata.get(f"{architecture}.attention.key_length")),
+        value_length=_positive(metadata.get(f"{architecture}.attention.value_length")),
     )
+
+
+def _positive(value: object) -> int:
+    number = _int(value)
+    return number if number is not None and number > 0 else 0

@@ -159,3 +159,6 @@ class GenerationJob:
     enqueued_at: float = field(default_factory=time.monotonic)
     # None: no log-probabilities; else alternatives per token (0-20).
     top_logprobs: int | None = None
+    # Write control tokens into the text (tool-call markers such as
+    # [TOOL_CALLS] or <|python_tag|> are control tokens in some vocabularies).
+    special_tokens_as_text: bool = False

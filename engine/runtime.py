@@ -1,7 +1,9 @@
-"""Loaded models: lazy, single-flight loading, explicit unload, and unloading
-after the keep-alive once a model is idle."""
+"""Loaded models: lazy, single-flight loading under a memory budget (least
+recently used idle models make room), explicit unload, and unloading once a
+model's keep-alive has passed."""
 
 import asyncio
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -10,9 +12,11 @@ import psutil
 
 from hearth.engine import llama_backend
 from hearth.engine.chat_templates import ChatTemplate, choose_template
-from hearth.engine.errors import ModelInvalid, ModelLoadFailed, TemplateError
+from hearth.engine.embeddings import ModelEmbedder
+from hearth.engine.errors import ModelBusy, ModelInvalid, ModelLoadFailed, TemplateError
 from hearth.engine.events import EventBus, ModelStateEvent
 from hearth.engine.llama_backend import LlamaContext, LlamaModel
+from hearth.engine.memory import default_memory_budget, estimate_model_bytes
 from hearth.engine.registry import ModelRecord
 from hearth.engine.scheduler import BatchScheduler
 from hearth.engine.settings import EngineSettings
@@ -30,19 +34,41 @@ class LoadedModel:
     model: LlamaModel
     template: ChatTemplate | None
     template_error: str | None
+    # Measured: weights plus what the process grew by while making the context.
     memory_bytes: int
     scheduler: BatchScheduler
+    # What the memory budget counts for it: the estimate made before loading,
+    # so that the same models always make the same decisions.
+    accounted_bytes: int = 0
+    # Seconds it stays loaded once idle; negative: until unloaded.
+    keep_alive: float = 0.0
     active: int = 0
     last_used: float = field(default_factory=time.monotonic)
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+    # Its embedding context, made on the first Embed (core.embed).
+    embedder: ModelEmbedder | None = None
 
     @property
     def n_ctx(self) -> int:
         """Context of one sequence: prompt plus output must fit in it."""
         return min(self.record.context_window, self.scheduler.context.n_ctx_seq)
 
+    def expires_in(self, now: float) -> float:
+        """Seconds until the keep-alive unloads it: negative for never, the
+        whole keep-alive while it serves requests."""
+        if self.keep_alive < 0:
+            return -1.0
+        if self.active:
+            return self.keep_alive
+        return max(0.0, self.keep_alive - (now - self.last_used))
+
+    def expired(self, now: float) -> bool:
+        return self.active == 0 and self.keep_alive >= 0 and now - self.last_used >= self.keep_alive
+
     def close(self) -> None:
         self.scheduler.close()  # frees the context too
+        if self.embedder is not None:
+            self.embedder.close()
         self.model.close()
 
 
@@ -52,11 +78,28 @@ class ModelRuntime:
         self._gpu_offload = gpu_offload
         self._events = events
         self._threads = settings.threads or llama_backend.default_threads()
+        self.memory_budget = settings.memory_budget or default_memory_budget(gpu_offload)
         self._loaded: dict[str, LoadedModel] = {}
         # Why the last load of a model failed, until it loads.
         self._failures: dict[str, str] = {}
         self._loading: set[str] = set()
         self._locks: dict[str, asyncio.Lock] = {}
+        # Budget decisions are made one at a time, so two loads of different
+        # models never both count on the same free memory.
+        self._budget_lock = asyncio.Lock()
+        # Memory promised to loads in progress, by reservation number.
+        self._reserved: dict[int, int] = {}
+        self._reservation_numbers = itertools.count()
+        # Models out of the table whose memory is not freed yet (finishing
+        # their requests, or closing).
+        self._retiring: list[LoadedModel] = []
+        # Set whenever memory may have become available: a model fell idle,
+        # was freed, or a load gave its reservation back.
+        self._memory_changed = asyncio.Event()
+        self._expiries: set[asyncio.Task] = set()
+        # Loads whose caller went away, finishing in their thread to be freed.
+        self._abandoned: set[asyncio.Task] = set()
+        log.info("memory budget for loaded models: %.0f MiB", self.memory_budget / 2**20)
 
     def loaded(self) -> list[LoadedModel]:
         return list(self._loaded.values())
@@ -74,30 +117,52 @@ class ModelRuntime:
             return "FAILED", self._failures[model_id]
         return "UNLOADED", ""
 
+    def estimate(self, record: ModelRecord) -> int:
+        """Bytes the budget counts for this model once loaded."""
+        return estimate_model_bytes(record, parallel=self._settings.parallel, batch_size=self._settings.batch_size)
+
     def _lock(self, model_id: str) -> asyncio.Lock:
         return self._locks.setdefault(model_id, asyncio.Lock())
+
+    async def _current_locked(self, record: ModelRecord) -> LoadedModel:
+        loaded = self._loaded.get(record.id)
+        if loaded is not None and loaded.record.path != record.path:
+            # The id now names another file (the config file changed).
+            await self._unload_locked(record.id)
+            loaded = None
+        return loaded or await self._load_locked(record)
 
     async def acquire(self, record: ModelRecord) -> LoadedModel:
         """The loaded model, loading it first if needed, counted as in use until release()."""
         async with self._lock(record.id):
-            loaded = self._loaded.get(record.id)
-            if loaded is None or loaded.record.path != record.path:
-                if loaded is not None:
-                    await self._unload_locked(record.id)
-                loaded = await self._load_locked(record)
+            loaded = await self._current_locked(record)
             loaded.active += 1
             loaded.idle.clear()
+            loaded.last_used = time.monotonic()
             return loaded
 
-    def release(self, loaded: LoadedModel) -> None:
+    def release(self, loaded: LoadedModel, keep_alive: float | None = None) -> None:
+        """Ends a use of the model. ``keep_alive`` (seconds; negative: until
+        unloaded) replaces the model's keep-alive; None leaves it as it is."""
         loaded.active -= 1
         loaded.last_used = time.monotonic()
+        if keep_alive is not None:
+            loaded.keep_alive = keep_alive
         if loaded.active == 0:
             loaded.idle.set()
+            self._memory_changed.set()
+            if loaded.keep_alive == 0:
+                self._expire_soon(loaded)
 
-    async def load(self, record: ModelRecord) -> LoadedModel:
+    async def load(self, record: ModelRecord, keep_alive: float | None = None) -> LoadedModel:
         async with self._lock(record.id):
-            return self._loaded.get(record.id) or await self._load_locked(record)
+            loaded = await self._current_locked(record)
+            loaded.last_used = time.monotonic()
+            if keep_alive is not None:
+                loaded.keep_alive = keep_alive
+            if loaded.active == 0 and loaded.keep_alive == 0:
+                self._expire_soon(loaded)
+            return loaded
 
     async def unload(self, model_id: str) -> bool:
         async with self._lock(model_id):
@@ -105,31 +170,165 @@ class ModelRuntime:
             return await self._unload_locked(model_id)
 
     async def unload_all(self) -> None:
+        for task in list(self._expiries):
+            task.cancel()
         for model_id in list(self._loaded):
             await self.unload(model_id)
 
     async def unload_idle(self) -> None:
-        """Unload every model idle for longer than the keep-alive."""
-        now = time.monotonic()
+        """Unload every model idle for longer than its keep-alive."""
         for loaded in list(self._loaded.values()):
-            if loaded.active == 0 and now - loaded.last_used >= self._settings.keep_alive:
-                async with self._lock(loaded.record.id):
-                    # Recheck: a request may have arrived while we waited.
-                    if loaded.active == 0 and self._loaded.get(loaded.record.id) is loaded:
-                        log.info("unloading %s after %.0fs idle", loaded.record.id, now - loaded.last_used)
-                        await self._unload_locked(loaded.record.id)
+            if loaded.expired(time.monotonic()):
+                await self._unload_if_expired(loaded)
+
+    def _expire_soon(self, loaded: LoadedModel) -> None:
+        """Unloads a model whose keep-alive is 0 now that it is idle, rather
+        than at the reaper's next pass."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not on the event loop: the reaper's next pass unloads it
+        task = loop.create_task(self._unload_if_expired(loaded))
+        self._expiries.add(task)
+        task.add_done_callback(self._expiries.discard)
+
+    async def _unload_if_expired(self, loaded: LoadedModel) -> None:
+        async with self._lock(loaded.record.id):
+            # Recheck: a request may have arrived while we waited.
+            now = time.monotonic()
+            if loaded.expired(now) and self._loaded.get(loaded.record.id) is loaded:
+                log.info(
+                    "unloading %s after %.0fs idle (keep-alive %gs)",
+                    loaded.record.id,
+                    now - loaded.last_used,
+                    loaded.keep_alive,
+                )
+                await self._unload_locked(loaded.record.id)
+
+    # Memory budget
+
+    def _memory_in_use(self) -> tuple[int, int]:
+        """(accounted bytes, models) of everything holding or about to hold memory."""
+        holders = [*self._loaded.values(), *self._retiring]
+        used = sum(m.accounted_bytes for m in holders) + sum(self._reserved.values())
+        return used, len(holders) + len(self._reserved)
+
+    def _fits(self, needed: int) -> bool:
+        used, count = self._memory_in_use()
+        if count == 0:
+            # Nothing else to free: a model larger than the budget still loads.
+            return True
+        limit = self._settings.max_loaded_models
+        if limit and count >= limit:
+            return False
+        return used + needed <= self.memory_budget
+
+    def _least_recently_used_idle(self) -> LoadedModel | None:
+        idle = [m for m in self._loaded.values() if m.active == 0]
+        return min(idle, key=lambda m: m.last_used, default=None)
+
+    async def _make_room(self, record: ModelRecord, needed: int) -> int:
+        """Unloads least recently used idle models until ``needed`` bytes fit the
+        budget, waiting (up to load_wait) for busy ones to finish when only they
+        stand in the way; then reserves the bytes for this load and returns the
+        reservation's number."""
+        deadline = time.monotonic() + self._settings.load_wait
+        waited = False
+        async with self._budget_lock:
+            while not self._fits(needed):
+                victim = self._least_recently_used_idle()
+                if victim is not None:
+                    await self._evict(victim, record.id)
+                    continue
+                remaining = deadline - time.monotonic()
+                if not waited:
+                    waited = True
+                    log.info("loading %s waits for busy models to free memory", record.id)
+                if remaining <= 0:
+                    used, count = self._memory_in_use()
+                    raise ModelBusy(
+                        f"Loading the model '{record.id}' needs {needed / 2**20:.0f} MiB; the {count} models in "
+                        f"memory hold {used / 2**20:.0f} MiB of the {self.memory_budget / 2**20:.0f} MiB budget and "
+                        f"stayed busy (serving requests or loading) for {self._settings.load_wait:g}s. "
+                        "Try again later.",
+                        model=record.id,
+                    )
+                self._memory_changed.clear()
+                try:
+                    await asyncio.wait_for(self._memory_changed.wait(), remaining)
+                except TimeoutError:
+                    pass
+            if needed > self.memory_budget:
+                log.warning(
+                    "the model %s needs about %.0f MiB, more than the whole memory budget (%.0f MiB); loading it anyway",
+                    record.id,
+                    needed / 2**20,
+                    self.memory_budget / 2**20,
+                )
+            reservation = next(self._reservation_numbers)
+            self._reserved[reservation] = needed
+            return reservation
+
+    def _release_reservation(self, reservation: int) -> None:
+        self._reserved.pop(reservation, None)
+        self._memory_changed.set()
+
+    def _free_when_loaded(self, model_id: str, loading: asyncio.Task, reservation: int) -> None:
+        """llama.cpp cannot be interrupted mid-load: a load nobody waits for any
+        more finishes in its thread, and the model is freed then, its memory
+        counted until it is."""
+
+        async def free() -> None:
+            try:
+                loaded = await loading
+                await asyncio.to_thread(loaded.close)
+                log.info("freed %s, whose load was cancelled", model_id)
+            except Exception as exc:
+                log.info("the cancelled load of %s failed: %s", model_id, type(exc).__name__)
+            finally:
+                self._release_reservation(reservation)
+
+        task = asyncio.get_running_loop().create_task(free())
+        self._abandoned.add(task)
+        task.add_done_callback(self._abandoned.discard)
+
+    async def _evict(self, victim: LoadedModel, for_model: str) -> None:
+        model_id = victim.record.id
+        del self._loaded[model_id]
+        log.info(
+            "unloading %s (idle %.0fs, %.0f MiB) to make room for %s",
+            model_id,
+            time.monotonic() - victim.last_used,
+            victim.accounted_bytes / 2**20,
+            for_model,
+        )
+        await self._retire(victim, f"unloaded to make room for '{for_model}'")
+
+    # Loading and unloading
 
     async def _load_locked(self, record: ModelRecord) -> LoadedModel:
         if record.invalid_reason or record.info is None:
             raise ModelInvalid(
                 f"The model '{record.id}' cannot be used: {record.invalid_reason}", param="model", model=record.id
             )
+        needed = self.estimate(record)
+        reservation = await self._make_room(record, needed)
         self._loading.add(record.id)
         self._events.publish(ModelStateEvent(record.id, "LOADING"))
         started = time.monotonic()
+        loading = asyncio.get_running_loop().create_task(asyncio.to_thread(self._load_blocking, record))
         try:
-            loaded = await asyncio.to_thread(self._load_blocking, record)
+            # From here to the caller's use of the model nothing yields, so no
+            # other load can take it for an idle model and evict it first.
+            loaded = await asyncio.shield(loading)
+        except asyncio.CancelledError:
+            self._loading.discard(record.id)
+            self._events.publish(ModelStateEvent(record.id, "UNLOADED", "the load was cancelled"))
+            self._free_when_loaded(record.id, loading, reservation)
+            raise
         except Exception as exc:
+            self._loading.discard(record.id)
+            self._release_reservation(reservation)
             reason = f"{type(exc).__name__}: {exc}"[:300]
             log.error("loading %s failed: %s", record.id, reason)
             self._failures[record.id] = reason
@@ -137,17 +336,20 @@ class ModelRuntime:
             raise ModelLoadFailed(
                 f"The model '{record.id}' failed to load: {reason}", model=record.id
             ) from exc
-        finally:
-            self._loading.discard(record.id)
+        self._loading.discard(record.id)
+        self._release_reservation(reservation)
+        loaded.accounted_bytes = needed
+        loaded.keep_alive = self._settings.keep_alive
         self._failures.pop(record.id, None)
         self._loaded[record.id] = loaded
         loaded.idle.set()
         log.info(
-            "loaded %s in %.2fs (context %d, %.0f MiB)",
+            "loaded %s in %.2fs (context %d, %.0f MiB measured, %.0f MiB accounted)",
             record.id,
             time.monotonic() - started,
             loaded.n_ctx,
             loaded.memory_bytes / 2**20,
+            needed / 2**20,
         )
         self._events.publish(ModelStateEvent(record.id, "READY"))
         return loaded
@@ -206,10 +408,24 @@ class ModelRuntime:
         loaded = self._loaded.pop(model_id, None)
         if loaded is None:
             return False
-        # Requests in flight finish first.
-        await loaded.idle.wait()
-
-        await asyncio.to_thread(loaded.close)
-        log.info("unloaded %s", model_id)
-        self._events.publish(ModelStateEvent(model_id, "UNLOADED"))
+        await self._retire(loaded)
         return True
+
+    async def _retire(self, loaded: LoadedModel, reason: str = "") -> None:
+        """Frees a model taken out of the table once its requests have finished.
+        The freeing runs to the end even if the caller is cancelled: a model
+        out of the table would otherwise never be freed."""
+        self._retiring.append(loaded)
+
+        async def free() -> None:
+            try:
+                # Requests in flight finish first.
+                await loaded.idle.wait()
+                await asyncio.to_thread(loaded.close)
+            finally:
+                self._retiring.remove(loaded)
+                self._memory_changed.set()
+            log.info("unloaded %s", loaded.record.id)
+            self._events.publish(ModelStateEvent(loaded.record.id, "UNLOADED", reason))
+
+        await asyncio.shield(asyncio.get_running_loop().create_task(free()))

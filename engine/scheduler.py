@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from hearth.engine.errors import EngineError, QueueFull
 from hearth.engine.generation import SequenceOutput
-from hearth.engine.llama_backend import LlamaContext, LlamaModel, Sampler
+from hearth.engine.llama_backend import LlamaContext, LlamaModel, Sampler, token_logprob
 from hearth.engine.requests import (
     Cancelled,
     ChoiceEnded,
@@ -216,14 +216,21 @@ class BatchScheduler:
         others = [s for s in free if s is not first][: job.n - 1]
         run = _Run(job=job, slots=[first, *others], pending=prompt[keep:], live=job.n, cached_prompt_tokens=keep)
         seed = job.sampling.seed if job.sampling.seed is not None else random.getrandbits(32)
-        for index, slot in enumerate(run.slots):
-            slot.run = run
-            slot.index = index
-            slot.next_token = None
-            slot.logits_at = -1
-            slot.sampler = Sampler(job.sampling, (seed + index) % 2**32, self._model.n_vocab())
-            slot.output = SequenceOutput(self._model, self._stop_token_ids, job.stop, job.max_new_tokens)
         self._runs.append(run)
+        try:
+            for index, slot in enumerate(run.slots):
+                slot.run = run
+                slot.index = index
+                slot.next_token = None
+                slot.logits_at = -1
+                slot.sampler = Sampler(job.sampling, (seed + index) % 2**32, self._model)
+                slot.output = SequenceOutput(
+                self._model, self._stop_token_ids, job.stop, job.max_new_tokens, special=job.special_tokens_as_text
+            )
+        except Exception as exc:  # e.g. a grammar llama.cpp refuses: this request fails, not the others
+            log.exception("cannot start request %s", job.request_id)
+            self._fail(run, exc)
+            return
         if keep:
             log.debug("request %s reuses %d cached prompt tokens", job.request_id, keep)
 
@@ -270,9 +277,13 @@ class BatchScheduler:
             if not run.pending:
                 self._fork(run)
         for run in list(self._runs):
-            for slot in run.slots:
-                if slot.run is run and slot.logits_at >= 0:
-                    self._sample(run, slot)
+            try:
+                for slot in run.slots:
+                    if slot.run is run and slot.logits_at >= 0:
+                        self._sample(run, slot)
+            except Exception as exc:  # a sampling failure (a grammar dead end) fails its request only
+                log.exception("sampling failed for request %s", run.job.request_id)
+                self._fail(run, exc)
 
     def _fork(self, run: _Run) -> None:
         """The prompt is read: the other sequences of an n > 1 request start from a copy of it."""
@@ -285,9 +296,14 @@ class BatchScheduler:
     def _sample(self, run: _Run, slot: _Slot) -> None:
         assert slot.sampler is not None and slot.output is not None
         token = slot.sampler.sample(self.context, slot.logits_at)
+        counted = slot.output.generated
         text, finish = slot.output.push(token)
-        if text:
-            run.job.sink(TextPiece(text, slot.index))
+        logprobs = ()
+        # One entry per generated token; the end-of-generation token is not one.
+        if run.job.top_logprobs is not None and slot.output.generated > counted:
+            logprobs = (token_logprob(self._model, self.context, slot.logits_at, token, run.job.top_logprobs),)
+        if text or logprobs:
+            run.job.sink(TextPiece(text, slot.index, logprobs))
         if finish is None:
             slot.next_token = token
             return
@@ -323,6 +339,8 @@ class BatchScheduler:
 
     def _fail(self, run: _Run, exc: Exception) -> None:
         for slot in run.slots:
+            if slot.run is not run:
+                continue  # already ended, maybe serving another request now
             # What the failed step left in the cache is unknown: forget it.
             self.context.seq_clear(slot.seq_id)
             slot.cached.clear()
