@@ -10,6 +10,7 @@ from hearth.adapter.disconnect import CancelOnDisconnect
 from hearth.adapter.engine_client import EngineClient
 from hearth.adapter.errors import install_error_handlers
 from hearth.adapter.metrics import Metrics
+from hearth.adapter.ollama.routers import ROUTERS as OLLAMA_ROUTERS
 from hearth.adapter.request_log import RequestLogMiddleware
 from hearth.adapter.routes import chat, completions, embeddings, health, metrics, models, tokenize
 from hearth.adapter.security import LOCAL_ORIGINS, ApiKeyGuard, BodySizeLimit, HostOriginGuard, HostPolicy
@@ -46,7 +47,8 @@ def create_app(settings: AdapterSettings | None = None) -> FastAPI:
         # "*" is opt-in (LLM_CORS_ORIGINS=["*"]) and never comes with credentials.
         allow_origins=settings.cors_origins,
         allow_origin_regex=LOCAL_ORIGINS,
-        allow_methods=["GET", "POST", "OPTIONS"],
+        # DELETE: Ollama's /api/delete.
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type"],
         allow_credentials=False,
     )
@@ -58,4 +60,7 @@ def create_app(settings: AdapterSettings | None = None) -> FastAPI:
     install_error_handlers(app)
     for module in (models, chat, completions, embeddings, tokenize, health, metrics):
         app.include_router(module.router)
+    # Ollama's native API (/api/*), on the port Ollama clients expect.
+    for router in OLLAMA_ROUTERS:
+        app.include_router(router)
     return app

@@ -76,6 +76,44 @@ class GenerationStream:
         self._call.cancel()
 
 
+class ServerStream:
+    """A server-streaming call (other than Generate) whose first message has
+    arrived, so that errors before any progress become HTTP errors."""
+
+    def __init__(self, call, first):
+        self._call = call
+        self._first = first
+
+    @classmethod
+    async def start(cls, call) -> "ServerStream":
+        try:
+            first = await call.read()
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from exc
+        except BaseException:
+            call.cancel()
+            raise
+        if first is grpc.aio.EOF:
+            raise OpenAIError(502, "The engine ended the stream early", type="server_error", code="stream_truncated")
+        return cls(call, first)
+
+    def __aiter__(self):
+        return self._messages()
+
+    async def _messages(self):
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+        try:
+            while (message := await self._call.read()) is not grpc.aio.EOF:
+                yield message
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc) from exc
+
+    def cancel(self) -> None:
+        self._call.cancel()
+
+
 def _outcome(message: pb.GenerateResponse) -> str:
     return FINISH_REASONS.get(message.finish_reason, "stop")
 
@@ -126,6 +164,27 @@ class EngineClient:
 
     async def detokenize(self, request: pb.DetokenizeRequest) -> pb.DetokenizeResponse:
         return await self._unary(self._stub.Detokenize, request, timeout=120)
+
+    async def load_model(self, model_id: str, keep_alive_seconds: float | None = None) -> pb.Model:
+        request = pb.LoadModelRequest(id=model_id)
+        if keep_alive_seconds is not None:
+            request.keep_alive_seconds = keep_alive_seconds
+        # No deadline: loading a large model from a slow disk takes what it takes.
+        return (await self._unary(self._stub.LoadModel, request)).model
+
+    async def unload_model(self, model_id: str) -> pb.Model:
+        return (await self._unary(self._stub.UnloadModel, pb.UnloadModelRequest(id=model_id))).model
+
+    async def delete_model(self, model_id: str) -> None:
+        await self._unary(self._stub.DeleteModel, pb.DeleteModelRequest(id=model_id), timeout=120)
+
+    async def copy_model(self, source: str, destination: str) -> pb.Model:
+        request = pb.CopyModelRequest(source=source, destination=destination)
+        return (await self._unary(self._stub.CopyModel, request, timeout=120)).model
+
+    async def pull(self, request: pb.PullModelRequest) -> "ServerStream":
+        """A started PullModel call whose first progress message has arrived."""
+        return await ServerStream.start(self._stub.PullModel(request, metadata=self._metadata))
 
     async def generate(self, request: pb.GenerateRequest) -> GenerationStream:
         call = self._stub.Generate(request, metadata=self._metadata)

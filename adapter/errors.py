@@ -112,12 +112,31 @@ def _validation_error(exc: RequestValidationError) -> OpenAIError:
     return invalid_request(f"Invalid value for '{param}': {message}" if param else message, param=param, code="invalid_value")
 
 
+# Ollama's native API lives under this prefix, and its clients read its error shape.
+OLLAMA_PREFIX = "/api/"
+
+
+def ollama_error_body(error: OpenAIError) -> dict:
+    return {"error": error.message}
+
+
+def error_response(path: str, error: OpenAIError) -> JSONResponse:
+    """The one place that picks the shape: Ollama's {"error": "..."} under
+    /api/, OpenAI's everywhere else."""
+    if path.startswith(OLLAMA_PREFIX):
+        return JSONResponse(ollama_error_body(error), status_code=error.status)
+    return error.response()
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    def respond(request: Request, error: OpenAIError) -> JSONResponse:
+        return error_response(request.url.path, error)
+
     async def on_openai_error(request: Request, exc: OpenAIError) -> JSONResponse:
-        return exc.response()
+        return respond(request, exc)
 
     async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _validation_error(exc).response()
+        return respond(request, _validation_error(exc))
 
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
@@ -126,14 +145,14 @@ def install_error_handlers(app: FastAPI) -> None:
             error = OpenAIError(405, f"Method {request.method} is not allowed on {request.url.path}", code="method_not_allowed")
         else:
             error = OpenAIError(exc.status_code, str(exc.detail), type="invalid_request_error" if exc.status_code < 500 else "server_error")
-        return error.response()
+        return respond(request, error)
 
     async def on_rpc_error(request: Request, exc: grpc.RpcError) -> JSONResponse:
-        return from_rpc_error(exc).response()
+        return respond(request, from_rpc_error(exc))
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-        return OpenAIError(500, "Internal server error", type="server_error", code="internal_error").response()
+        return respond(request, OpenAIError(500, "Internal server error", type="server_error", code="internal_error"))
 
     app.add_exception_handler(OpenAIError, on_openai_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)

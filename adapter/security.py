@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from starlette.datastructures import Headers
 
-from hearth.adapter.errors import OpenAIError
+from hearth.adapter.errors import OpenAIError, error_response
 from hearth.engine.auth import is_loopback_host, normalized_key
 
 # Browser pages served from this machine may call the API; others only when configured.
@@ -66,7 +66,7 @@ class HostPolicy:
 
 
 async def _refuse(scope, receive, send, error: OpenAIError, headers: dict[str, str] | None = None) -> None:
-    response = error.response()
+    response = error_response(scope.get("path", ""), error)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     await response(scope, receive, send)

@@ -1,12 +1,20 @@
-"""GET /health: 200 with the engine's status while it answers, 503 otherwise."""
+"""GET /health: 200 with the engine's status while it answers, 503 otherwise.
+GET / (and HEAD /): "Ollama is running", which Ollama clients probe for."""
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from hearth.adapter.errors import OpenAIError
 from hearth.engine.v1 import engine_pb2 as pb
 
 router = APIRouter()
+
+
+@router.get("/", response_model=None)
+@router.head("/", response_model=None, include_in_schema=False)
+async def root() -> PlainTextResponse:
+    # Ollama's exact words: clients (and `ollama` tools) check for them.
+    return PlainTextResponse("Ollama is running")
 
 
 @router.get("/health", response_model=None)
