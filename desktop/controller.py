@@ -157,6 +157,18 @@ class DesktopController:
     def unload_model(self, model_id: str) -> None:
         self.link.unload_model(model_id)
 
+    def pull_model(self, reference: str) -> bool:
+        """Starts a pull from Hugging Face through the engine; False (with a notice) when it cannot start."""
+        reference = reference.strip()
+        if not reference:
+            self.state.notify("Name a Hugging Face repository to pull, e.g. owner/name:Q4_K_M", "warning")
+            return False
+        if f"pull:{reference}" in self.state.tasks:
+            self.state.notify(f"{reference} is already being pulled", "warning")
+            return False
+        self.link.pull_model(reference)
+        return True
+
     def open_models_folder(self) -> None:
         problem = file_tasks.open_folder(self.models_dir)
         if problem:

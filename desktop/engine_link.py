@@ -40,6 +40,7 @@ LIST_TIMEOUT = 10.0
 # Loading a large model from a slow disk takes minutes; the engine answers when done.
 LOAD_TIMEOUT = 900.0
 UNLOAD_TIMEOUT = 120.0
+# Pulls have no deadline: a download takes as long as the network needs; closing the window cancels it.
 WATCH_RETRY_SECONDS = 1.0
 # Load, unload and the playground stream at once, with room to spare.
 ACTION_THREADS = 4
@@ -73,6 +74,7 @@ class EngineLink:
         self._actions = ThreadPoolExecutor(max_workers=ACTION_THREADS, thread_name_prefix="hearth-action")
         self._calls_lock = threading.Lock()
         self._generations: dict[int, grpc.Future] = {}
+        self._pulls: dict[str, grpc.Future] = {}
         self._watch_call: grpc.Future | None = None
         self._threads = [
             threading.Thread(target=self._poll_engine, name="hearth-poll", daemon=True),
@@ -90,7 +92,7 @@ class EngineLink:
         self._stopping.set()
         self._poke.set()
         with self._calls_lock:
-            calls = [*self._generations.values(), self._watch_call]
+            calls = [*self._generations.values(), *self._pulls.values(), self._watch_call]
         for call in calls:
             if call is not None:
                 call.cancel()
@@ -117,6 +119,10 @@ class EngineLink:
 
     def unload_model(self, model_id: str) -> None:
         self._actions.submit(self._unload, model_id)
+
+    def pull_model(self, reference: str) -> None:
+        """Downloads a model from Hugging Face through the engine (TaskProgress, then TaskEnded)."""
+        self._actions.submit(self._pull, reference)
 
     def generate(self, chat_id: int, request: pb.GenerateRequest) -> None:
         self._actions.submit(self._generate, chat_id, request)
@@ -210,6 +216,30 @@ class EngineLink:
             self._post(msg.TaskEnded(task, True, f"Unloaded {model_id}"))
         except grpc.RpcError as exc:
             self._post(msg.TaskEnded(task, False, f"Could not unload {model_id}: {describe_rpc_error(exc)}"))
+        self._poke.set()
+
+    def _pull(self, reference: str) -> None:
+        task = f"pull:{reference}"
+        self._post(msg.TaskProgress(task, f"Pulling {reference}"))
+        call = self._stub.PullModel(pb.PullModelRequest(reference=reference), metadata=self._metadata)
+        with self._calls_lock:
+            self._pulls[task] = call
+        try:
+            for reply in call:
+                if reply.phase == pb.PULL_PHASE_DONE:
+                    self._post(msg.TaskEnded(task, True, f"Pulled {reply.model.id} from {reference}"))
+                elif reply.total_bytes:
+                    verb = "Verifying" if reply.phase == pb.PULL_PHASE_VERIFYING else "Downloading"
+                    label = f"{verb} {reply.file}"
+                    self._post(msg.TaskProgress(task, label, reply.completed_bytes, reply.total_bytes))
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.CANCELLED:
+                self._post(msg.TaskEnded(task, False, f"The pull of {reference} was cancelled"))
+            else:
+                self._post(msg.TaskEnded(task, False, f"Could not pull {reference}: {describe_rpc_error(exc)}"))
+        finally:
+            with self._calls_lock:
+                self._pulls.pop(task, None)
         self._poke.set()
 
     def _generate(self, chat_id: int, request: pb.GenerateRequest) -> None:

@@ -17,6 +17,8 @@ REFRESH = "models.refresh"
 OPEN_FOLDER = "models.open_folder"
 ADD_FILE = "models.add_file"
 INSTALL_DEFAULT = "models.install_default"
+PULL_REFERENCE = "models.pull_reference"
+PULL = "models.pull"
 FOLDER_TEXT = "models.folder"
 EMPTY_TEXT = "models.empty"
 
@@ -60,6 +62,15 @@ class ModelsPanel:
             dpg.add_button(
                 label="Install default model", tag=INSTALL_DEFAULT, callback=lambda: controller.install_default_model()
             )
+        with dpg.group(horizontal=True):
+            dpg.add_input_text(
+                tag=PULL_REFERENCE,
+                hint="owner/name:Q4_K_M or owner/name/FILE.gguf",
+                width=520,
+                on_enter=True,
+                callback=self._on_pull,
+            )
+            dpg.add_button(label="Pull from Hugging Face", tag=PULL, callback=self._on_pull)
         dpg.add_text("", tag=FOLDER_TEXT, color=theme.MUTED)
         with dpg.table(
             tag=TABLE,
@@ -98,6 +109,10 @@ class ModelsPanel:
         for path in paths:
             if path:
                 self.controller.add_model_file(Path(path))
+
+    def _on_pull(self, sender=None, app_data=None, user_data=None) -> None:
+        if self.controller.pull_model(dpg.get_value(PULL_REFERENCE) or ""):
+            dpg.set_value(PULL_REFERENCE, "")
 
     def _on_load(self, sender, app_data, model_id: str) -> None:
         self.controller.load_model(model_id)

@@ -92,6 +92,27 @@ def cmd_pull_default(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pull(args: argparse.Namespace) -> int:
+    from hearth.model_commands import pull_model
+
+    configure_logging("cli")
+    return pull_model(_engine_settings(args), args.reference, args.revision)
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    from hearth.model_commands import delete_model
+
+    configure_logging("cli")
+    return delete_model(_engine_settings(args), args.id)
+
+
+def cmd_cp(args: argparse.Namespace) -> int:
+    from hearth.model_commands import copy_model
+
+    configure_logging("cli")
+    return copy_model(_engine_settings(args), args.source, args.destination)
+
+
 def cmd_desktop(args: argparse.Namespace) -> int:
     configure_logging("desktop")
     import importlib.util
@@ -159,6 +180,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--if-missing", action="store_true", help="do nothing when the folder already holds a .gguf model"
     )
     pull.set_defaults(func=cmd_pull_default)
+
+    hf_pull = commands.add_parser(
+        "pull",
+        help="download a GGUF model from Hugging Face into the models folder",
+        description="REFERENCE is owner/name (its only GGUF file, or its Q4_K_M one), owner/name:QUANT "
+        "or owner/name/FILE.gguf; an hf.co/ prefix is accepted. HF_TOKEN is used for private and gated "
+        "repositories. Goes through the running engine when one answers, else writes the folder directly.",
+    )
+    hf_pull.add_argument("reference", help="e.g. Qwen/Qwen2.5-0.5B-Instruct-GGUF:Q4_K_M")
+    hf_pull.add_argument("--revision", default="", help="branch, tag or commit (default: main)")
+    _add_engine_flags(hf_pull)
+    hf_pull.set_defaults(func=cmd_pull)
+
+    rm = commands.add_parser("rm", help="delete a model (its file, or its config entry)")
+    rm.add_argument("id", help="model id")
+    _add_engine_flags(rm)
+    rm.set_defaults(func=cmd_rm)
+
+    cp = commands.add_parser("cp", help="give a model a second id (an alias in the config file)")
+    cp.add_argument("source", help="existing model id")
+    cp.add_argument("destination", help="new model id")
+    _add_engine_flags(cp)
+    cp.set_defaults(func=cmd_cp)
 
     desktop = commands.add_parser("desktop", help="open the desktop window (starts `hearth serve` if none runs)")
     _add_adapter_flags(desktop)

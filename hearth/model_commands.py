@@ -1,0 +1,195 @@
+"""`hearth pull`, `hearth rm` and `hearth cp`: through the running engine when one
+answers at the engine address (so it lists the change at once and unloads what
+it deletes), else on the models folder and config file directly."""
+
+import logging
+import queue
+import sys
+import threading
+from collections.abc import Callable
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tqdm import tqdm
+
+from hearth.engine.auth import auth_metadata
+from hearth.engine.errors import EngineError
+from hearth.engine.settings import EngineSettings
+from hearth.engine.v1 import engine_pb2 as pb
+from hearth.engine.v1 import engine_pb2_grpc
+from hearth.rpc_errors import read_rpc_error
+
+log = logging.getLogger(__name__)
+
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def _engine_answers(address: str) -> bool:
+    with grpc.insecure_channel(address) as channel:
+        try:
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3)
+            return True
+        except grpc.RpcError:
+            return False
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+class PullDisplay:
+    """A tqdm bar per phase that moves bytes (downloading, verifying), on stderr."""
+
+    def __init__(self):
+        self._bar: tqdm | None = None
+        self._phase = ""
+
+    def show(self, phase: str, file: str, completed: int, total: int) -> None:
+        if phase != self._phase:
+            self.close()
+            self._phase = phase
+            if phase == "RESOLVING" and not file:
+                print("resolving the reference on Hugging Face...", file=sys.stderr)
+            if phase in ("DOWNLOADING", "VERIFYING"):
+                label = "downloading" if phase == "DOWNLOADING" else "verifying"
+                self._bar = tqdm(
+                    total=total or None, unit="B", unit_scale=True, desc=f"{label} {file}", file=sys.stderr
+                )
+        if self._bar is not None:
+            self._bar.update(completed - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _pull_with_engine(settings: EngineSettings, reference: str, revision: str) -> int:
+    display = PullDisplay()
+    with grpc.insecure_channel(settings.engine_address) as channel:
+        call = engine_pb2_grpc.EngineStub(channel).PullModel(
+            pb.PullModelRequest(reference=reference, revision=revision),
+            metadata=auth_metadata(settings.api_key) or None,
+        )
+        try:
+            for message in call:
+                phase = pb.PullPhase.Name(message.phase).removeprefix("PULL_PHASE_")
+                display.show(phase, message.file, message.completed_bytes, message.total_bytes)
+                if message.phase == pb.PULL_PHASE_DONE:
+                    display.close()
+                    model = message.model
+                    print(f"{model.id}\t{model.path}")
+                    if model.state == pb.MODEL_STATE_INVALID:
+                        return _fail(f"the pulled file cannot be used: {model.state_reason}")
+            return 0
+        except KeyboardInterrupt:
+            call.cancel()
+            display.close()
+            print("cancelled", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except grpc.RpcError as exc:
+            display.close()
+            return _fail(read_rpc_error(exc).message)
+
+
+def _pull_in_process(settings: EngineSettings, reference: str, revision: str) -> int:
+    from hearth.engine.pull import PullCancelled, PullProgress, PullResult, pull
+
+    display = PullDisplay()
+    updates: queue.Queue = queue.Queue()
+    cancel = threading.Event()
+
+    def work() -> None:
+        try:
+            updates.put(
+                pull(
+                    reference,
+                    revision,
+                    settings.models_dir,
+                    progress=updates.put,
+                    cancel=cancel,
+                    cache_dir=settings.hf_cache_dir,
+                    chunk_bytes=settings.pull_chunk_bytes,
+                )
+            )
+        except BaseException as exc:  # reported by the main thread
+            updates.put(exc)
+
+    # The pull runs on a thread so that Ctrl-C reaches this one, which cancels it
+    # and waits for it to remove what it had written.
+    worker = threading.Thread(target=work, name="pull", daemon=True)
+    worker.start()
+    try:
+        while True:
+            try:
+                item = updates.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if isinstance(item, PullProgress):
+                display.show(item.phase.value, item.file, item.completed, item.total)
+                continue
+            display.close()
+            if isinstance(item, PullResult):
+                print(f"{item.model_id}\t{item.path}")
+                return 0
+            if isinstance(item, PullCancelled):
+                return EXIT_INTERRUPTED
+            if isinstance(item, EngineError):
+                return _fail(item.message)
+            raise item
+    except KeyboardInterrupt:
+        cancel.set()
+        display.close()
+        print("cancelled", file=sys.stderr)
+        worker.join()
+        return EXIT_INTERRUPTED
+
+
+def pull_model(settings: EngineSettings, reference: str, revision: str) -> int:
+    if _engine_answers(settings.engine_address):
+        log.info("pulling through the engine at %s", settings.engine_address)
+        return _pull_with_engine(settings, reference, revision)
+    log.info("no engine at %s: pulling into %s", settings.engine_address, settings.models_dir)
+    return _pull_in_process(settings, reference, revision)
+
+
+def _unary(settings: EngineSettings, call: Callable[..., object]) -> int:
+    with grpc.insecure_channel(settings.engine_address) as channel:
+        try:
+            call(engine_pb2_grpc.EngineStub(channel), auth_metadata(settings.api_key) or None)
+            return 0
+        except grpc.RpcError as exc:
+            return _fail(read_rpc_error(exc).message)
+
+
+def _registry(settings: EngineSettings):
+    from hearth.engine.registry import ModelRegistry
+
+    return ModelRegistry(settings.models_dir, settings.config_file, settings.context_size)
+
+
+def delete_model(settings: EngineSettings, model_id: str) -> int:
+    if _engine_answers(settings.engine_address):
+        return _unary(settings, lambda stub, md: stub.DeleteModel(pb.DeleteModelRequest(id=model_id), metadata=md))
+    from hearth.engine import model_store
+
+    try:
+        model_store.delete_model(_registry(settings), model_id)
+    except EngineError as exc:
+        return _fail(exc.message)
+    return 0
+
+
+def copy_model(settings: EngineSettings, source: str, destination: str) -> int:
+    if _engine_answers(settings.engine_address):
+        request = pb.CopyModelRequest(source=source, destination=destination)
+        return _unary(settings, lambda stub, md: stub.CopyModel(request, metadata=md))
+    from hearth.engine import model_store
+
+    try:
+        model_store.copy_model(_registry(settings), source, destination)
+    except EngineError as exc:
+        return _fail(exc.message)
+    return 0
