@@ -22,6 +22,21 @@ CHANNEL_OPTIONS = [
 ]
 
 
+async def first_message(call):
+    """The first message of a server-streaming call: errors before any output
+    become OpenAIErrors (so HTTP errors, not broken streams)."""
+    try:
+        first = await call.read()
+    except grpc.RpcError as exc:
+        raise from_rpc_error(exc) from exc
+    except BaseException:
+        call.cancel()
+        raise
+    if first is grpc.aio.EOF:
+        raise OpenAIError(502, "The engine ended the stream early", type="server_error", code="stream_truncated")
+    return first
+
+
 class GenerationStream:
     """A started Generate call whose first message has arrived, so that errors
     before any output become HTTP errors rather than broken streams."""
@@ -86,16 +101,7 @@ class ServerStream:
 
     @classmethod
     async def start(cls, call) -> "ServerStream":
-        try:
-            first = await call.read()
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from exc
-        except BaseException:
-            call.cancel()
-            raise
-        if first is grpc.aio.EOF:
-            raise OpenAIError(502, "The engine ended the stream early", type="server_error", code="stream_truncated")
-        return cls(call, first)
+        return cls(call, await first_message(call))
 
     def __aiter__(self):
         return self._messages()
@@ -189,15 +195,7 @@ class EngineClient:
     async def generate(self, request: pb.GenerateRequest) -> GenerationStream:
         call = self._stub.Generate(request, metadata=self._metadata)
         started = time.monotonic()
-        try:
-            first = await call.read()
-        except grpc.RpcError as exc:
-            raise from_rpc_error(exc) from exc
-        except BaseException:
-            call.cancel()
-            raise
-        if first is grpc.aio.EOF:
-            raise OpenAIError(502, "The engine ended the stream early", type="server_error", code="stream_truncated")
+        first = await first_message(call)
         if self._metrics is not None:
             self._metrics.generation_started(request.model, time.monotonic() - started)
         return GenerationStream(call, first, request.model, self._metrics)

@@ -142,18 +142,24 @@ class LlamaModel:
         return tokens[0] if len(tokens) == 1 else None
 
 
+def _context_params(*, n_ctx: int, n_batch: int, n_seq: int, threads: int):
+    """llama.cpp context parameters with one ubatch per batch."""
+    params = llama_cpp.llama_context_default_params()
+    params.n_ctx = n_ctx
+    params.n_batch = n_batch
+    params.n_ubatch = n_batch
+    params.n_seq_max = n_seq
+    params.n_threads = threads
+    params.n_threads_batch = threads
+    return params
+
+
 class LlamaContext:
     """One llama.cpp context holding ``n_seq`` independent sequences, each with
     ``n_ctx_seq`` cells of KV cache in its own stream."""
 
     def __init__(self, model: LlamaModel, *, n_ctx_seq: int, n_seq: int, n_batch: int, threads: int):
-        params = llama_cpp.llama_context_default_params()
-        params.n_ctx = n_ctx_seq * n_seq
-        params.n_batch = n_batch
-        params.n_ubatch = n_batch
-        params.n_seq_max = n_seq
-        params.n_threads = threads
-        params.n_threads_batch = threads
+        params = _context_params(n_ctx=n_ctx_seq * n_seq, n_batch=n_batch, n_seq=n_seq, threads=threads)
         # One KV stream per sequence: attention only looks at a sequence's own cells.
         params.kv_unified = False
         # Keep the whole SWA cache so that a cached prefix can be cut and reused.
@@ -430,14 +436,8 @@ class LlamaEmbeddingContext:
 
     def __init__(self, model: LlamaModel, *, n_ctx: int, n_batch: int, n_seq: int, pooling: int | None, threads: int):
         """``pooling``: a LLAMA_POOLING_TYPE_*, or None for per-token states."""
-        params = llama_cpp.llama_context_default_params()
-        params.n_ctx = n_ctx
-        params.n_batch = n_batch
-        # Pooling and non-causal attention need a sequence's tokens in one ubatch.
-        params.n_ubatch = n_batch
-        params.n_seq_max = n_seq
-        params.n_threads = threads
-        params.n_threads_batch = threads
+        # Pooling and non-causal attention need a sequence's tokens in one ubatch (n_ubatch = n_batch).
+        params = _context_params(n_ctx=n_ctx, n_batch=n_batch, n_seq=n_seq, threads=threads)
         params.embeddings = True
         params.pooling_type = llama_cpp.LLAMA_POOLING_TYPE_NONE if pooling is None else pooling
         # Several sequences, if asked for, share the cells.
