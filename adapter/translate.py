@@ -7,6 +7,7 @@ from hearth.adapter.errors import invalid_request
 from hearth.adapter.protocol.chat import ChatCompletionRequest, ChatMessage, NamedToolChoice
 from hearth.adapter.protocol.common import SamplingFields
 from hearth.adapter.protocol.completions import CompletionRequest
+from hearth.adapter.tool_arguments import arguments_json
 from hearth.engine.v1 import engine_pb2 as pb
 
 MAX_STOP_STRINGS = 16
@@ -67,16 +68,10 @@ def _message_text(message: ChatMessage, index: int) -> str:
 
 
 def _arguments_text(arguments: str | dict, param: str) -> str:
-    """A call's arguments as JSON object text, whichever form the client sent."""
-    if isinstance(arguments, dict):
-        return json.dumps(arguments, ensure_ascii=False)
     try:
-        parsed = json.loads(arguments or "{}")
+        return arguments_json(arguments)
     except ValueError:
         raise invalid_request("Tool call arguments must be a JSON object", param=param) from None
-    if not isinstance(parsed, dict):
-        raise invalid_request("Tool call arguments must be a JSON object", param=param)
-    return arguments or "{}"
 
 
 def _messages(request: ChatCompletionRequest, generate: pb.GenerateRequest) -> None:

@@ -121,8 +121,9 @@ class EngineLink:
         self._actions.submit(self._unload, model_id)
 
     def pull_model(self, reference: str) -> None:
-        """Downloads a model from Hugging Face through the engine (TaskProgress, then TaskEnded)."""
-        self._actions.submit(self._pull, reference)
+        """Downloads a model from Hugging Face through the engine (TaskProgress, then TaskEnded).
+        A thread of its own: a pull may take hours and must not hold up loads and chats."""
+        threading.Thread(target=self._pull, args=(reference,), name=f"pull-{reference}", daemon=True).start()
 
     def generate(self, chat_id: int, request: pb.GenerateRequest) -> None:
         self._actions.submit(self._generate, chat_id, request)
@@ -224,9 +225,11 @@ class EngineLink:
         call = self._stub.PullModel(pb.PullModelRequest(reference=reference), metadata=self._metadata)
         with self._calls_lock:
             self._pulls[task] = call
+        done = False
         try:
             for reply in call:
                 if reply.phase == pb.PULL_PHASE_DONE:
+                    done = True
                     self._post(msg.TaskEnded(task, True, f"Pulled {reply.model.id} from {reference}"))
                 elif reply.total_bytes:
                     verb = "Verifying" if reply.phase == pb.PULL_PHASE_VERIFYING else "Downloading"
@@ -237,9 +240,12 @@ class EngineLink:
                 self._post(msg.TaskEnded(task, False, f"The pull of {reference} was cancelled"))
             else:
                 self._post(msg.TaskEnded(task, False, f"Could not pull {reference}: {describe_rpc_error(exc)}"))
+            done = True
         finally:
             with self._calls_lock:
                 self._pulls.pop(task, None)
+        if not done:
+            self._post(msg.TaskEnded(task, False, f"The engine ended the pull of {reference} early"))
         self._poke.set()
 
     def _generate(self, chat_id: int, request: pb.GenerateRequest) -> None:

@@ -4,9 +4,7 @@ file's "settings" object (hearth.settings_file reads it back at start).
 
 Pure logic, no display: tested on its own."""
 
-import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ from pydantic import ValidationError
 
 from hearth.adapter.settings import AdapterSettings
 from hearth.engine.settings import EngineSettings
-from hearth.settings_file import SETTINGS_KEY, field_adapter, read_config_document
+from hearth.settings_file import SETTINGS_KEY, edit_config_document, field_adapter
 
 # The fields the panel edits, in the order it shows them.
 FIELDS = ("server_port", "models_dir", "use_gpu", "context_size", "keep_alive", "api_key", "cors_origins")
@@ -160,24 +158,16 @@ def save(config_file: Path, values: SettingsValues) -> None:
     """Writes the settings into the config file, keeping "models" and anything else in it.
 
     Raises ValueError (a file that is not a JSON object is not replaced) or OSError."""
-    document = read_config_document(config_file)
-    previous = document.get(SETTINGS_KEY)
-    merged = dict(previous) if isinstance(previous, dict) else {}
-    merged.update(settings_object(values))
-    if not values.api_key:
-        merged.pop("api_key", None)
-    document[SETTINGS_KEY] = merged
-    config_file.parent.mkdir(parents=True, exist_ok=True)
-    # Written whole and moved into place: a crash never leaves half a config file.
-    fd, temporary = tempfile.mkstemp(prefix=".config-", suffix=".json", dir=config_file.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(document, out, indent=2)
-            out.write("\n")
-        os.replace(temporary, config_file)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+
+    def edit(document: dict[str, Any]) -> None:
+        previous = document.get(SETTINGS_KEY)
+        merged = dict(previous) if isinstance(previous, dict) else {}
+        merged.update(settings_object(values))
+        if not values.api_key:
+            merged.pop("api_key", None)
+        document[SETTINGS_KEY] = merged
+
+    edit_config_document(config_file, edit)
 
 
 def changed_fields(before: SettingsValues, after: SettingsValues) -> list[str]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 import psutil
 from hearth.engine import model_store
+from hearth.engine.blocking import run_to_completion
 from hearth.engine.capabilities import model_capabilities
 from hearth.engine.chat_templates import normalize_messages, template_source_label
 from hearth.engine.embeddings import (
@@ -223,9 +224,7 @@ class EngineCore:
         yield PulledModel(done, self._view(record))
 
     async def delete_model(self, model_id: str) -> None:
-        if model_id in await asyncio.to_thread(self.registry.scan):
-            await self.runtime.unload(model_id)
-        await asyncio.to_thread(model_store.delete_model, self.registry, model_id)
+        await self.runtime.unload_and_run(model_id, lambda: model_store.delete_model(self.registry, model_id))
 
     async def copy_model(self, source: str, destination: str) -> ModelView:
         await asyncio.to_thread(model_store.copy_model, self.registry, source, destination)
@@ -286,11 +285,15 @@ class EngineCore:
                     threads=self.settings.threads or default_threads(),
                 )
             measured = embedder.memory_bytes
-            result = await asyncio.to_thread(embedder.embed, params.inputs, truncate=params.truncate, cancel=cancel)
+            # One embed per model runs at a time; the others wait here rather
+            # than each holding a worker thread of the shared pool.
+            async with embedder.turn:
+                result = await run_to_completion(
+                    embedder.embed, params.inputs, truncate=params.truncate, cancel=cancel, on_cancel=cancel.set
+                )
             prompt_tokens, outcome = result.prompt_tokens, "COMPLETED"
             return result
         except asyncio.CancelledError:
-            cancel.set()
             outcome = "CANCELLED"
             raise
         except EngineError as exc:
@@ -298,8 +301,11 @@ class EngineCore:
             raise
         finally:
             if embedder is not None:
-                # The context's buffers, measured on its first use.
-                loaded.memory_bytes += embedder.memory_bytes - measured
+                # The context's buffers, measured on its first use, count
+                # towards the model's memory and the budget from then on.
+                grown = embedder.memory_bytes - measured
+                loaded.memory_bytes += grown
+                loaded.accounted_bytes += grown
             self.runtime.release(loaded, params.keep_alive)
             self._record_embedding(params, arrived, prompt_tokens, outcome, error)
 
@@ -344,7 +350,7 @@ class EngineCore:
         record = await asyncio.to_thread(self.registry.get, model_id)
         loaded = await self.runtime.acquire(record)
         try:
-            return await asyncio.to_thread(self._tokenize_blocking, loaded, text, messages, add_special)
+            return await run_to_completion(self._tokenize_blocking, loaded, text, messages, add_special)
         finally:
             self.runtime.release(loaded)
 
@@ -379,16 +385,19 @@ class EngineCore:
         record = await asyncio.to_thread(self.registry.get, model_id)
         loaded = await self.runtime.acquire(record)
         try:
-            n_vocab = loaded.model.n_vocab()
-            outside = [t for t in tokens if not 0 <= t < n_vocab]
-            if outside:
-                raise InvalidArgument(
-                    f"'tokens' holds {outside[0]}, outside this model's vocabulary (0-{n_vocab - 1})",
-                    param="tokens",
-                )
-            return await asyncio.to_thread(loaded.model.detokenize, tokens)
+            return await run_to_completion(self._detokenize_blocking, loaded, tokens)
         finally:
             self.runtime.release(loaded)
+
+    @staticmethod
+    def _detokenize_blocking(loaded: LoadedModel, tokens: list[int]) -> str:
+        n_vocab = loaded.model.n_vocab()
+        outside = [t for t in tokens if not 0 <= t < n_vocab]
+        if outside:
+            raise InvalidArgument(
+                f"'tokens' holds {outside[0]}, outside this model's vocabulary (0-{n_vocab - 1})", param="tokens"
+            )
+        return loaded.model.detokenize(tokens)
 
     # Generation
 
@@ -440,7 +449,7 @@ class EngineCore:
         if params.response_format == "json_object":
             grammar, triggers, param = json_object_grammar(), (), "response_format"
         elif params.response_format == "json_schema":
-            grammar, triggers, param = json_schema_grammar(params.json_schema or {}), (), "response_format"
+            grammar, triggers, param = json_schema_grammar(params.json_schema or {}), (), "response_format.json_schema"
         if grammar is not None and not grammar_parses(loaded.model, grammar):
             what = "the tools' argument schemas" if param == "tools" else "'response_format'"
             raise InvalidArgument(f"No usable grammar could be built from {what}", param=param)
@@ -483,8 +492,8 @@ class EngineCore:
         outcome, finish, error = "FAILED", "", ""
         prompt_tokens = completion_tokens = 0
         try:
-            plan, sampling = await asyncio.to_thread(self._output_plan, loaded, params)
-            tokens = await asyncio.to_thread(self._prompt_tokens, loaded, params, plan.template_tools)
+            plan, sampling = await run_to_completion(self._output_plan, loaded, params)
+            tokens = await run_to_completion(self._prompt_tokens, loaded, params, plan.template_tools)
             prompt_tokens = len(tokens)
             room = loaded.n_ctx - prompt_tokens
             if room <= 0:

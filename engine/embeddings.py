@@ -16,6 +16,7 @@ CPU kernels round differently with the ubatch's size (measured: up to 5e-3 per
 component on Gemma 3 between a 7-token input alone and beside a 9-token one),
 and a text's vector must not depend on what else was in the request."""
 
+import asyncio
 import logging
 import threading
 from collections.abc import Sequence
@@ -23,7 +24,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import psutil
-
 from hearth.engine.errors import ContextLengthExceeded, EngineError, InvalidArgument
 from hearth.engine.llama_backend import LlamaEmbeddingContext, LlamaModel
 
@@ -79,6 +79,8 @@ class ModelEmbedder:
         self._closed = False
         # Resident memory the context took (its buffers fill on the first decode).
         self.memory_bytes = 0
+        # Taken on the event loop around each embed call (see EngineCore.embed).
+        self.turn = asyncio.Lock()
 
     @property
     def n_ctx(self) -> int:

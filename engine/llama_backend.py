@@ -498,12 +498,12 @@ class LlamaEmbeddingContext:
         """Hidden states of the last decode's tokens, in batch order (unpooled contexts)."""
         rows = [llama_cpp.llama_get_embeddings_ith(self.ctx, i) for i in range(self._batch.n_tokens)]
         if any(not row for row in rows):
-            raise RuntimeError("llama.cpp returned no token embeddings")
+            raise EngineError("llama.cpp returned no token embeddings")
         return np.array([np.ctypeslib.as_array(row, shape=(self.n_embd,)) for row in rows], dtype=np.float32)
 
     def sequence_embedding(self, seq_id: int) -> np.ndarray:
         """The pooled vector of a sequence of the last decode (pooled contexts)."""
         pointer = llama_cpp.llama_get_embeddings_seq(self.ctx, seq_id)
         if not pointer:
-            raise RuntimeError(f"llama.cpp returned no embedding for sequence {seq_id}")
+            raise EngineError(f"llama.cpp returned no embedding for sequence {seq_id}")
         return np.ctypeslib.as_array(pointer, shape=(self.n_embd,)).astype(np.float32)

@@ -3,22 +3,17 @@
 
 import json
 import logging
-import os
-import tempfile
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hearth.settings_file import read_config_document
+from hearth.settings_file import edit_config_document
 
 log = logging.getLogger(__name__)
 
 MODELS_KEY = "models"
-# One read-modify-write of the file at a time in this process.
-_write_lock = threading.Lock()
 
 MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
 
@@ -62,23 +57,13 @@ def load_config_file(path: Path) -> ConfigFile:
 def edit_model_entries(path: Path, edit: Callable[[list[Any]], list[Any]]) -> None:
     """Rewrites the file's "models" list as ``edit`` returns it, keeping every other
     key ("settings", which the desktop window writes, and any unknown one).
+    Raises ValueError when the file is not a JSON object (it is then left alone)
+    and OSError when it cannot be written."""
 
-    The file is written whole and moved into place, so a reader never sees half
-    of it. Raises ValueError when the file is not a JSON object (it is then left
-    alone) and OSError when it cannot be written."""
-    with _write_lock:
-        document = read_config_document(path)
+    def edit_document(document: dict[str, Any]) -> None:
         models = document.get(MODELS_KEY, [])
         if not isinstance(models, list):
             raise ValueError(f'"{MODELS_KEY}" in {path} is not a list')
         document[MODELS_KEY] = edit(list(models))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(prefix=".config-", suffix=".json", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                json.dump(document, out, indent=2)
-                out.write("\n")
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+
+    edit_config_document(path, edit_document)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hearth.engine.errors import (
+    AlreadyExists,
     ChecksumMismatch,
     EngineError,
     InvalidArgument,
@@ -163,6 +164,8 @@ def select_file(reference: PullReference, files: list[RemoteFile]) -> RemoteFile
                 return f
         for f in files:
             if f.name.lower() == reference.filename.lower():
+                if _SPLIT_PART.search(f.name):
+                    raise _split_error(repo, [f.name])
                 return f
         raise ModelNotFound(f"{repo} has no file '{reference.filename}'", param="reference", model=repo)
     ggufs = [f for f in files if f.name.lower().endswith(".gguf")]
@@ -331,7 +334,7 @@ def file_sha256(path: Path, report: Callable[[int], None] | None = None) -> str:
 
 
 def _discard_cached(local: Path) -> None:
-    """Removes a bad download from huggingface_hub's cache (the blob and its snapshot link)."""
+    """Removes a download from huggingface_hub's cache (the blob and its snapshot link)."""
     blob = local.resolve()
     for path in (local, blob):
         with contextlib.suppress(OSError):
@@ -383,10 +386,17 @@ def pull(
     target = models_dir / f"{model_id}.gguf"
     reporter(PullProgress(PullPhase.RESOLVING, remote.name, 0, remote.size, remote.sha256), force=True)
 
-    if remote.sha256 and target.is_file() and target.stat().st_size == remote.size:
-        if file_sha256(target, lambda done: reporter.check()) == remote.sha256:
-            log.info("%s is already in the models folder as %s", remote.name, target)
-            return PullResult(model_id, target, remote, downloaded=False)
+    if target.exists():
+        if remote.sha256 and target.is_file() and target.stat().st_size == remote.size:
+            if file_sha256(target, lambda done: reporter.check()) == remote.sha256:
+                log.info("%s is already in the models folder as %s", remote.name, target)
+                return PullResult(model_id, target, remote, downloaded=False)
+        # Never replace a user's file, nor what aliases of it point to.
+        raise AlreadyExists(
+            f"The models folder already has a different {target.name}; delete the model '{model_id}' first",
+            param="reference",
+            model=model_id,
+        )
 
     def on_bytes(done: int, total: int) -> None:
         reporter(PullProgress(PullPhase.DOWNLOADING, remote.name, done, total or remote.size, remote.sha256))
@@ -434,6 +444,9 @@ def pull(
 
     models_dir.mkdir(parents=True, exist_ok=True)
     _install(local.resolve(), target, reporter)
+    # The models folder holds the one copy (a hard link keeps the data): deleting
+    # the model then frees the space, and the cache does not grow with every pull.
+    _discard_cached(local)
     log.info("installed %s from %s as %s", remote.name, reference.repo_id, target)
     return PullResult(model_id, target, remote, downloaded=True)
 

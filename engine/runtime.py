@@ -6,10 +6,11 @@ import asyncio
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import psutil
-
 from hearth.engine import llama_backend
 from hearth.engine.chat_templates import ChatTemplate, choose_template
 from hearth.engine.embeddings import ModelEmbedder
@@ -22,6 +23,8 @@ from hearth.engine.scheduler import BatchScheduler
 from hearth.engine.settings import EngineSettings
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def _resident_bytes() -> int:
@@ -168,6 +171,14 @@ class ModelRuntime:
         async with self._lock(model_id):
             self._failures.pop(model_id, None)
             return await self._unload_locked(model_id)
+
+    async def unload_and_run(self, model_id: str, fn: Callable[[], T]) -> T:
+        """Unloads the model and runs ``fn`` on a worker thread under the model's
+        lock, so that no request loads it again in between (deleting its file)."""
+        async with self._lock(model_id):
+            self._failures.pop(model_id, None)
+            await self._unload_locked(model_id)
+            return await asyncio.to_thread(fn)
 
     async def unload_all(self) -> None:
         for task in list(self._expiries):

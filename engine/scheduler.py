@@ -225,8 +225,8 @@ class BatchScheduler:
                 slot.logits_at = -1
                 slot.sampler = Sampler(job.sampling, (seed + index) % 2**32, self._model)
                 slot.output = SequenceOutput(
-                self._model, self._stop_token_ids, job.stop, job.max_new_tokens, special=job.special_tokens_as_text
-            )
+                    self._model, self._stop_token_ids, job.stop, job.max_new_tokens, special=job.special_tokens_as_text
+                )
         except Exception as exc:  # e.g. a grammar llama.cpp refuses: this request fails, not the others
             log.exception("cannot start request %s", job.request_id)
             self._fail(run, exc)

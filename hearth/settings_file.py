@@ -14,7 +14,8 @@ broken "models" entry is."""
 import json
 import logging
 import os
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +24,11 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from hearth.paths import default_config_file
+
+try:
+    import fcntl
+except ImportError:  # Windows: writers in one process are still serialized by the engine
+    fcntl = None
 
 SETTINGS_KEY = "settings"
 CONFIG_FILE_ENV = "LLM_CONFIG_FILE"
@@ -56,6 +62,29 @@ def read_config_document(path: Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ValueError(f"{path} does not hold a JSON object")
     return document
+
+
+def edit_config_document(path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Read-modify-write of the whole config file: ``edit`` changes the document
+    in place. The engine (model aliases) and the desktop window (settings) both
+    write this file, so writers take an exclusive lock on a sidecar file, and the
+    new file is written whole and moved into place: a reader never sees half of
+    it. Raises ValueError (a file that is not a JSON object is left alone) or OSError."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        document = read_config_document(path)
+        edit(document)
+        fd, temporary = tempfile.mkstemp(prefix=".config-", suffix=".json", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(document, out, indent=2)
+                out.write("\n")
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
 
 
 def read_settings_object(path: Path) -> dict[str, Any]:

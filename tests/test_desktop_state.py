@@ -420,7 +420,8 @@ def test_saving_keeps_the_models_list_and_other_keys(tmp_path):
         "keep_alive": 60.0,
         "cors_origins": ["http://localhost:3000", "https://app.example.com"],
     }  # and the emptied API key is gone
-    assert [p.name for p in config.parent.iterdir()] == ["config.json"]
+    # No temporary file is left; writers of the file share a lock file beside it.
+    assert sorted(p.name for p in config.parent.iterdir()) == [".config.json.lock", "config.json"]
 
 
 def test_saving_creates_the_file_and_never_replaces_one_it_cannot_read(tmp_path):

@@ -218,6 +218,30 @@ def test_quant_and_file_name_pick_the_file_and_a_second_pull_downloads_nothing(s
     assert pull(stub, "hearth-test/tiny-GGUF:Q8_0", revision=commit)[-1].model.id == "tiny-Q8_0"
 
 
+def test_the_models_folder_holds_the_only_copy(stub, hub, gguf_bytes, pull_models_dir, hf_home):
+    model = pull(stub, "hearth-test/tiny-GGUF:Q8_0")[-1].model
+    assert sha256(Path(model.path).read_bytes()) == sha256(gguf_bytes["b"])
+    # Deleting the model must free the space: no second copy stays in the download cache.
+    assert not list(hf_home.rglob("snapshots/*/tiny-Q8_0.gguf"))
+    assert not [p for p in hf_home.rglob("blobs/*") if p.is_file() and p.stat().st_size == len(gguf_bytes["b"])]
+
+
+def test_a_different_file_of_the_same_name_is_never_replaced(stub, hub, pull_models_dir):
+    own = pull_models_dir / "tiny-Q4_K_M.gguf"
+    earlier = own.read_bytes() if own.exists() else None  # another test may have pulled it
+    own.write_bytes(b"GGUF a file of the user's own")
+    try:
+        info = pull_error(stub, "hearth-test/tiny-GGUF:Q4_K_M")
+        assert info.code == grpc.StatusCode.ALREADY_EXISTS
+        assert "delete the model 'tiny-Q4_K_M' first" in info.message
+        assert own.read_bytes() == b"GGUF a file of the user's own"
+        assert leftovers(pull_models_dir, "tiny-Q4_K_M") == ["tiny-Q4_K_M.gguf"]
+    finally:
+        own.unlink()
+        if earlier is not None:
+            own.write_bytes(earlier)
+
+
 def test_a_dropped_connection_resumes_with_a_range_request(stub, hub, gguf_bytes, pull_models_dir):
     model = pull(stub, "hearth-test/flaky-GGUF")[-1].model
     assert sha256(Path(model.path).read_bytes()) == sha256(gguf_bytes["b"])

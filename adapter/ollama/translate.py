@@ -8,6 +8,7 @@ from typing import Any
 from hearth.adapter.ollama.errors import bad_request
 from hearth.adapter.ollama.options import apply_format, apply_keep_alive, apply_options
 from hearth.adapter.ollama.protocol import ChatRequest, GenerateRequest, GenerationFields, Message, Tool
+from hearth.adapter.tool_arguments import arguments_json
 from hearth.engine.v1 import engine_pb2 as pb
 
 
@@ -23,15 +24,10 @@ def _common(body: GenerationFields, generate: pb.GenerateRequest) -> None:
 
 
 def _arguments_text(arguments: dict[str, Any] | str, where: str) -> str:
-    if isinstance(arguments, str):
-        try:
-            parsed = json.loads(arguments) if arguments.strip() else {}
-        except json.JSONDecodeError:
-            raise bad_request(f"{where}.arguments is not a JSON object") from None
-        if not isinstance(parsed, dict):
-            raise bad_request(f"{where}.arguments is not a JSON object")
-        arguments = parsed
-    return json.dumps(arguments, ensure_ascii=False)
+    try:
+        return arguments_json(arguments)
+    except ValueError:
+        raise bad_request(f"{where}.arguments is not a JSON object") from None
 
 
 def history_messages(messages: list[Message]) -> list[pb.ChatMessage]:
