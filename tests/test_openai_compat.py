@@ -453,3 +453,55 @@ def test_models_say_what_they_can_do(openai_client):
     card = openai_client.models.retrieve(DEFAULT_MODEL_ID)
     assert card.loaded is True and card.memory_bytes > 0
     assert {"chat", "completion", "embeddings", "tools"} <= set(card.capabilities)
+
+
+def _opencode_like_tools() -> list[dict]:
+    """Ten function tools shaped like OpenCode's: draft 2020-12 "$schema",
+    exclusiveMinimum, and bounds of +-(2**53 - 1)."""
+    tools = []
+    for index, name in enumerate(["bash", "edit", "glob", "grep", "list", "read", "write", "todowrite", "todoread", "webfetch"]):
+        tools.append(
+            {
+                "type": "function",
+                "function": {
+                    "name": name,
+                    "description": f"Tool {index}: " + "Use it when the task needs it. " * 20,
+                    "parameters": {
+                        "$schema": "https://json-schema.org/draft/2020-12/schema",
+                        "type": "object",
+                        "properties": {
+                            "path": {"type": "string", "description": "An absolute path"},
+                            "offset": {"type": "integer", "exclusiveMinimum": 0, "maximum": 9007199254740991},
+                            "limit": {"type": "number", "minimum": -9007199254740991, "maximum": 9007199254740991},
+                        },
+                        "required": ["path"],
+                        "additionalProperties": False,
+                    },
+                },
+            }
+        )
+    return tools
+
+
+def test_an_opencode_sized_agent_request(openai_client):
+    # What OpenCode sends: a long system prompt and ten tools (about 7,500
+    # tokens together), streamed, with usage and an output limit. The default
+    # context (8192) holds it.
+    system = "You are a coding agent. Follow the rules below carefully.\n" + "Rule: keep answers short and exact. " * 520
+    stream = openai_client.chat.completions.create(
+        model=DEFAULT_MODEL_ID,
+        messages=[{"role": "system", "content": system}, {"role": "user", "content": "List the files here."}],
+        tools=_opencode_like_tools(),
+        tool_choice="auto",
+        max_tokens=32,
+        stream=True,
+        stream_options={"include_usage": True},
+        temperature=0,
+    )
+    chunks = list(stream)
+    assert chunks[-1].usage.prompt_tokens > 7000
+    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finish and finish[-1] in ("stop", "length", "tool_calls")
+    for chunk in chunks:
+        for fragment in (chunk.choices[0].delta.tool_calls or ()) if chunk.choices else ():
+            assert fragment.function.name is None or fragment.function.name in {t["function"]["name"] for t in _opencode_like_tools()}
