@@ -15,13 +15,16 @@ log = logging.getLogger(__name__)
 
 MODELS_KEY = "models"
 
-MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$"
+# Segments separated by "/" (a pulled model's "hf.co/owner/repo:Q4_K_M"), each
+# starting with a letter or digit, so no segment is "." or "..".
+MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]*(/[A-Za-z0-9][A-Za-z0-9._:\-]*)*$"
+MODEL_ID_MAX_LENGTH = 200
 
 
 class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    id: str = Field(pattern=MODEL_ID_PATTERN, description="Id clients use in requests.")
+    id: str = Field(pattern=MODEL_ID_PATTERN, max_length=MODEL_ID_MAX_LENGTH, description="Id clients use in requests.")
     path: Path = Field(description="Path of the GGUF file; relative paths are relative to the config file.")
     context_window: int | None = Field(default=None, ge=256, le=1_048_576)
     max_output_tokens: int | None = Field(default=None, ge=1, le=1_048_576)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hearth.engine.errors import AlreadyExists, EngineError, InvalidArgument, ModelNotFound
-from hearth.engine.model_config import MODEL_ID_PATTERN, edit_model_entries, load_config_file
+from hearth.engine.model_config import MODEL_ID_MAX_LENGTH, MODEL_ID_PATTERN, edit_model_entries, load_config_file
 from hearth.engine.registry import ModelRecord, ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -106,10 +106,10 @@ def _hide_for_aliases(registry: ModelRegistry, path: Path, aliases: list[str]) -
 
 def copy_model(registry: ModelRegistry, source: str, destination: str) -> None:
     """Adds ``destination`` as an alias of ``source`` in the config file."""
-    if not re.fullmatch(MODEL_ID_PATTERN, destination):
+    if len(destination) > MODEL_ID_MAX_LENGTH or not re.fullmatch(MODEL_ID_PATTERN, destination):
         raise InvalidArgument(
-            f"'{destination}' is not a valid model id: use letters, digits, '.', '_', ':' and '-' "
-            "(up to 128 characters, starting with a letter or digit)",
+            f"'{destination}' is not a valid model id: use letters, digits, '.', '_', ':' and '-', "
+            f"in parts separated by '/' that start with a letter or digit (up to {MODEL_ID_MAX_LENGTH} characters)",
             param="destination",
         )
     records = registry.scan()

@@ -353,7 +353,7 @@ def test_pull_from_hugging_face(own_server, hub):
     statuses = [p.status for p in progress]
     assert statuses[0] == "pulling manifest"
     assert statuses[-1] == "success"
-    assert "verifying sha256 digest" in statuses and "use it as tiny-Q8_0:latest" in statuses
+    assert "verifying sha256 digest" in statuses
     downloading = [p for p in progress if p.status.startswith("pulling ") and p.digest]
     content = hub.repos["hearth-test/tiny-GGUF"].files["tiny-Q8_0.gguf"]
     assert {p.digest for p in downloading} == {f"sha256:{content.sha256}"}
@@ -361,11 +361,18 @@ def test_pull_from_hugging_face(own_server, hub):
     completed = [p.completed for p in downloading]
     assert completed == sorted(completed) and completed[-1] == len(content.content)
     assert (models / "tiny-Q8_0.gguf").read_bytes() == content.content
-    reply = client.generate(model="tiny-Q8_0:latest", prompt="Hello", raw=True, options={"num_predict": 2})
-    assert reply.done
+    # The model answers to the name it was pulled by, as in Ollama, and to its file's.
+    for name in ("hf.co/hearth-test/tiny-GGUF:Q8_0", "tiny-Q8_0:latest"):
+        reply = client.generate(model=name, prompt="Hello", raw=True, options={"num_predict": 2})
+        assert reply.done
     # Not streamed: one object once it is done.
     assert client.pull("hf.co/hearth-test/tiny-GGUF", stream=False).status == "success"
-    assert {"tiny-Q4_K_M:latest", "tiny-Q8_0:latest"} <= {m.model for m in client.list().models}
+    listed = {m.model for m in client.list().models}
+    assert {"tiny-Q4_K_M:latest", "tiny-Q8_0:latest", "hf.co/hearth-test/tiny-GGUF:Q8_0"} <= listed
+    assert "hf.co/hearth-test/tiny-GGUF:latest" in listed
+    assert client.show("hf.co/hearth-test/tiny-GGUF").details.quantization_level
+    # Pulling again is a no-op that still succeeds.
+    assert client.pull("hf.co/hearth-test/tiny-GGUF:Q8_0", stream=False).status == "success"
 
 
 def test_a_failed_pull_says_why(own_server):

@@ -6,7 +6,14 @@ import pytest
 
 from hearth.adapter.errors import OpenAIError
 from hearth.adapter.ollama.answers import ndjson_line
-from hearth.adapter.ollama.names import candidate_ids, listed_name, new_model_id, parameter_size, pull_reference
+from hearth.adapter.ollama.names import (
+    candidate_ids,
+    listed_name,
+    new_model_id,
+    parameter_size,
+    pull_reference,
+    pulled_model_id,
+)
 from hearth.adapter.ollama.options import FOREVER, apply_format, apply_options, keep_alive_seconds
 from hearth.adapter.ollama.protocol import ChatRequest, GenerateRequest, Message
 from hearth.adapter.ollama.routes_pull import progress_lines
@@ -61,6 +68,22 @@ def test_a_copy_destination_drops_latest():
 )
 def test_only_hugging_face_names_can_be_pulled(name, reference):
     assert pull_reference(name) == reference
+
+
+@pytest.mark.parametrize(
+    "name, alias",
+    [
+        ("hf.co/unsloth/gemma-3-270m-it-GGUF:Q4_K_M", "hf.co/unsloth/gemma-3-270m-it-GGUF:Q4_K_M"),
+        ("huggingface.co/owner/repo:latest", "hf.co/owner/repo"),
+        ("https://hf.co/owner/repo", "hf.co/owner/repo"),
+        ("llama3.2", None),
+    ],
+)
+def test_a_pulled_model_answers_to_the_name_it_was_pulled_by(name, alias):
+    assert pulled_model_id(name) == alias
+    if alias is not None:
+        # Listed with Ollama's tag, and found again by that listed name.
+        assert alias in candidate_ids(listed_name(alias))
 
 
 @pytest.mark.parametrize(
@@ -329,6 +352,4 @@ def test_pull_progress_as_ollama_reports_it():
     verifying = pb.PullModelResponse(phase=pb.PULL_PHASE_VERIFYING)
     assert progress_lines(verifying, pb.PULL_PHASE_DOWNLOADING) == [{"status": "verifying sha256 digest"}]
     finished = pb.PullModelResponse(phase=pb.PULL_PHASE_DONE, model=pb.Model(id="gemma-3-270m-it-Q4_K_M"))
-    done = progress_lines(finished, pb.PULL_PHASE_VERIFYING)
-    assert {"status": "use it as gemma-3-270m-it-Q4_K_M:latest"} in done
-    assert done[-1] == {"status": "success"}
+    assert progress_lines(finished, pb.PULL_PHASE_VERIFYING) == [{"status": "writing manifest"}, {"status": "success"}]

@@ -14,5 +14,6 @@ Where Hearth differs from Ollama, and says so rather than pretending:
   with one context (the smaller of its trained context and LLM_CONTEXT_SIZE);
 - images, think, suffix, a custom template and context are refused with 400;
 - the listing's digest identifies the file (path, size, mtime), it is not its sha256;
-- a pulled model is named after its file ("use it as ..." says which name).
+- a pulled model is its file in the models folder, named after it; the name it
+  was pulled by ("hf.co/owner/repo:Q4_K_M") is an alias of it in the config file.
 """

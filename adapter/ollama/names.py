@@ -1,5 +1,6 @@
 """Ollama model names (``name:tag``) <-> Hearth model ids (file stems like
-``gemma-3-270m-q4_k_m``), and Ollama's way of writing model facts."""
+``gemma-3-270m-q4_k_m``, or aliases such as a pulled model's
+``hf.co/owner/repo:Q4_K_M``), and Ollama's way of writing model facts."""
 
 import re
 
@@ -29,6 +30,17 @@ def candidate_ids(name: str) -> list[str]:
 def new_model_id(name: str) -> str:
     """The id a copy gets: "notes:latest" and "notes" both make "notes"."""
     return name.removesuffix(LATEST) if len(name) > len(LATEST) else name
+
+
+def pulled_model_id(name: str) -> str | None:
+    """The id a model pulled by an Ollama name answers to besides its file's:
+    "hf.co/owner/repo:Q4_K_M" (and "hf.co/owner/repo" for ":latest" or no tag,
+    listed as "hf.co/owner/repo:latest"), so that the name that pulled it runs it."""
+    match = _HF_NAME.match(name.strip())
+    if not match:
+        return None
+    tag = match["tag"]
+    return f"hf.co/{match['repo']}" + ("" if tag is None or tag.lower() == "latest" else f":{tag}")
 
 
 def pull_reference(name: str) -> str | None:

@@ -8,7 +8,7 @@ from fastapi.responses import StreamingResponse
 from hearth.adapter.errors import OpenAIError, ollama_error_body
 from hearth.adapter.ollama.answers import NDJSON, ndjson_line
 from hearth.adapter.ollama.errors import bad_request
-from hearth.adapter.ollama.names import listed_name, pull_reference
+from hearth.adapter.ollama.names import pull_reference, pulled_model_id
 from hearth.adapter.ollama.protocol import PullRequest
 from hearth.engine.v1 import engine_pb2 as pb
 
@@ -32,15 +32,28 @@ def progress_lines(message: pb.PullModelResponse, previous_phase: int) -> list[d
     if phase == pb.PULL_PHASE_VERIFYING:
         return [] if previous_phase == phase else [{"status": "verifying sha256 digest"}]
     if phase == pb.PULL_PHASE_DONE:
-        # Hearth names a pulled model after its file, not after the name pulled
-        # (ids cannot hold "/"): say which name to use.
-        return [{"status": "writing manifest"}, {"status": f"use it as {listed_name(message.model.id)}"}, SUCCESS]
+        return [{"status": "writing manifest"}, SUCCESS]
     return []
 
 
-async def _progress(stream) -> AsyncIterator[dict]:
+async def _name_as_pulled(engine, model: pb.Model, name: str) -> None:
+    """The pulled file is the model named after it; the name it was pulled by
+    becomes an alias of it (as in Ollama, where that name is the model's)."""
+    alias = pulled_model_id(name)
+    if alias is None or alias == model.id:
+        return
+    try:
+        await engine.copy_model(model.id, alias)
+    except OpenAIError as exc:
+        if exc.status != 409:  # already there from an earlier pull
+            raise
+
+
+async def _progress(engine, stream, name: str) -> AsyncIterator[dict]:
     previous = pb.PULL_PHASE_UNSPECIFIED
     async for message in stream:
+        if message.phase == pb.PULL_PHASE_DONE:
+            await _name_as_pulled(engine, message.model, name)
         for line in progress_lines(message, previous):
             yield line
         previous = message.phase
@@ -49,11 +62,11 @@ async def _progress(stream) -> AsyncIterator[dict]:
     raise OpenAIError(502, "the engine ended the download without finishing it", type="server_error")
 
 
-async def _lines(stream) -> AsyncIterator[str]:
+async def _lines(engine, stream, name: str) -> AsyncIterator[str]:
     # However the response ends (a client that leaves included), the engine
     # call is cancelled, which stops the download and removes its partial file.
     try:
-        async for line in _progress(stream):
+        async for line in _progress(engine, stream, name):
             yield ndjson_line(line)
     except OpenAIError as exc:
         yield ndjson_line(ollama_error_body(exc))
@@ -70,11 +83,12 @@ async def pull(body: PullRequest, request: Request):
             f"cannot pull '{body.model}': Hearth pulls GGUF files from Hugging Face; "
             "name one as hf.co/<owner>/<repository>[:<quantization>], e.g. hf.co/unsloth/gemma-3-270m-it-GGUF:Q4_K_M"
         )
-    stream = await request.app.state.engine.pull(pb.PullModelRequest(reference=reference))
+    engine = request.app.state.engine
+    stream = await engine.pull(pb.PullModelRequest(reference=reference))
     if body.stream:
-        return StreamingResponse(_lines(stream), media_type=NDJSON)
+        return StreamingResponse(_lines(engine, stream, body.model), media_type=NDJSON)
     try:
-        async for _ in _progress(stream):
+        async for _ in _progress(engine, stream, body.model):
             pass
     finally:
         stream.cancel()
