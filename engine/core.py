@@ -507,7 +507,7 @@ class EngineCore:
                 request_id=params.request_id,
                 prompt_tokens=tokens,
                 max_new_tokens=min(params.max_tokens or room, room),
-                stop=params.stop + tuple(s for s in plan.stop if s not in params.stop),
+                stop=params.stop,
                 sampling=sampling,
                 n=params.n,
                 sink=lambda event: loop.call_soon_threadsafe(events.put_nowait, event),

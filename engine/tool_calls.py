@@ -5,7 +5,7 @@ The call formats are read in tool_formats, the streaming extractors live in
 tool_extractors and the grammars for calls in tool_grammars; this module
 plans a request's tools (``plan_tools``, ``ToolPlan``)."""
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from hearth.engine.errors import InvalidArgument
 from hearth.engine.requests import GenerateParams, ToolSpec
@@ -47,8 +47,6 @@ class ToolPlan:
     # GBNF grammar the output must follow, and its lazy triggers (see SamplingParams).
     grammar: str | None = None
     grammar_triggers: tuple[str, ...] = ()
-    # Extra stop strings for this format.
-    stop: tuple[str, ...] = field(default_factory=tuple)
     # Whether outputs are read for tool calls (a new extractor per sequence).
     extracts: bool = False
     # The names calls may use; whether the whole output is the call(s) (forced);
