@@ -1,7 +1,6 @@
 """Protobuf <-> engine domain types."""
 
 import json
-import math
 import uuid
 
 from hearth.engine.core import ModelView, PulledModel, StatusView, TokenizeResult
@@ -111,9 +110,6 @@ def generate_params_from_proto(request: pb.GenerateRequest) -> GenerateParams:
     tools = tuple(_tool_spec(i, t) for i, t in enumerate(request.tools))
     tool_choice = _tool_choice(request, tools)
     response_format, json_schema = _response_format(request)
-    keep_alive = _optional(request, "keep_alive_seconds", None)
-    if keep_alive is not None and math.isnan(keep_alive):
-        raise InvalidArgument("'keep_alive' must be a number of seconds", param="keep_alive")
     return GenerateParams(
         model=request.model,
         messages=messages or None,
@@ -130,7 +126,7 @@ def generate_params_from_proto(request: pb.GenerateRequest) -> GenerateParams:
         response_format=response_format,
         json_schema=json_schema,
         top_logprobs=_top_logprobs(request),
-        keep_alive=keep_alive,
+        keep_alive=_optional(request, "keep_alive_seconds", None),
     )
 
 

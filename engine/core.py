@@ -31,11 +31,13 @@ from hearth.engine.events import EventBus, RequestEvent
 from hearth.engine.generation import ToolCallReader
 from hearth.engine.grammars import json_object_grammar, json_schema_grammar
 from hearth.engine.llama_backend import (
+    MAX_BYTES_PER_TOKEN,
     BackendInfo,
     default_threads,
     grammar_parses,
     llama_cpp_version,
 )
+from hearth.engine.memory import resident_bytes
 from hearth.engine.pull import PullPhase, PullProgress, PullResult, pull_in_thread
 from hearth.engine.registry import ModelRecord, ModelRegistry
 from hearth.engine.requests import (
@@ -141,6 +143,12 @@ class TokenizeResult:
     context_window: int
 
 
+def _check_keep_alive(keep_alive: float | None) -> None:
+    """A request's keep-alive is seconds (negative: until unloaded) or unset."""
+    if keep_alive is not None and math.isnan(keep_alive):
+        raise InvalidArgument("'keep_alive' must be a number of seconds", param="keep_alive")
+
+
 class EngineCore:
     def __init__(self, settings: EngineSettings, backend: BackendInfo):
         self.settings = settings
@@ -189,8 +197,7 @@ class EngineCore:
         """Loads the model now. ``keep_alive`` (seconds; negative: until
         unloaded; 0: unloaded at once) replaces the model's; None keeps it (the
         engine's default for a model that was not loaded)."""
-        if keep_alive is not None and math.isnan(keep_alive):
-            raise InvalidArgument("'keep_alive' must be a number of seconds", param="keep_alive")
+        _check_keep_alive(keep_alive)
         record = await asyncio.to_thread(self.registry.get, model_id)
         await self.runtime.load(record, keep_alive)
         return self._view(record)
@@ -251,7 +258,7 @@ class EngineCore:
                 )
                 for m in self.runtime.loaded()
             ],
-            process_memory=psutil.Process().memory_info().rss,
+            process_memory=resident_bytes(),
             system_memory_total=memory.total,
             system_memory_available=memory.available,
             uptime=now - self._started,
@@ -265,8 +272,7 @@ class EngineCore:
     async def embed(self, params: EmbedParams) -> EmbedResult:
         arrived = time.monotonic()
         validate_inputs(params.inputs)
-        if params.keep_alive is not None and math.isnan(params.keep_alive):
-            raise InvalidArgument("'keep_alive' must be a number of seconds", param="keep_alive")
+        _check_keep_alive(params.keep_alive)
         record = await asyncio.to_thread(self.registry.get, params.model)
         loaded = await self.runtime.acquire(record)
         prompt_tokens, outcome, error = 0, "FAILED", ""
@@ -371,7 +377,7 @@ class EngineCore:
         else:
             assert text is not None
             # As in _prompt_tokens: a text this long cannot fit, and tokenizing it could take long.
-            if len(text.encode("utf-8", "replace")) > loaded.n_ctx * 64:
+            if len(text.encode("utf-8", "replace")) > loaded.n_ctx * MAX_BYTES_PER_TOKEN:
                 raise ContextLengthExceeded(
                     f"This model's maximum context length is {loaded.n_ctx} tokens; the text is far longer.",
                     param="text",
@@ -418,6 +424,7 @@ class EngineCore:
             )
         if len(params.stop) > MAX_STOP_STRINGS:
             raise InvalidArgument(f"At most {MAX_STOP_STRINGS} stop strings are allowed", param="stop")
+        _check_keep_alive(params.keep_alive)
         if params.tools and params.messages is None:
             raise InvalidArgument("'tools' need 'messages'; a raw prompt cannot use them", param="tools")
         if params.tools and params.tool_choice != "none" and params.response_format != "text":
@@ -465,10 +472,8 @@ class EngineCore:
             bos = loaded.template.bos_token
         else:
             text, bos = params.prompt or "", ""
-        # No token spans 64 bytes on average: a longer text cannot fit, and
-        # llama.cpp's tokenizer is quadratic on some vocabularies, so refuse it
-        # before tokenizing.
-        if len(text.encode("utf-8", "replace")) > loaded.n_ctx * 64:
+        # A text this long cannot fit (see MAX_BYTES_PER_TOKEN): refuse it before tokenizing.
+        if len(text.encode("utf-8", "replace")) > loaded.n_ctx * MAX_BYTES_PER_TOKEN:
             raise ContextLengthExceeded(
                 f"This model's maximum context length is {loaded.n_ctx} tokens; the prompt is far longer.",
                 param="messages" if params.messages is not None else "prompt",

@@ -23,9 +23,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import psutil
 from hearth.engine.errors import ContextLengthExceeded, EngineError, InvalidArgument
-from hearth.engine.llama_backend import LlamaEmbeddingContext, LlamaModel
+from hearth.engine.llama_backend import MAX_BYTES_PER_TOKEN, LlamaEmbeddingContext, LlamaModel
+from hearth.engine.memory import resident_bytes
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,6 @@ log = logging.getLogger(__name__)
 # compute rows per token) stay under this.
 CHUNK_OUTPUT_BUDGET_BYTES = 256 * 2**20
 MIN_CHUNK_TOKENS = 32
-# No token spans 64 bytes on average: a longer text cannot fit (and llama.cpp's
-# tokenizer is quadratic on some vocabularies).
-MAX_BYTES_PER_TOKEN = 64
 
 
 @dataclass(frozen=True)
@@ -97,14 +94,14 @@ class ModelEmbedder:
         with self._lock:
             if self._closed:
                 raise EngineError(f"the model '{self._model_id}' was unloaded")
-            rss_before = psutil.Process().memory_info().rss if self._context is None else None
+            rss_before = resident_bytes() if self._context is None else None
             try:
                 context = self._context or self._create_context()
                 token_lists = [self._tokens(i, text, truncate) for i, text in enumerate(inputs)]
                 vectors = [self._embed_one(context, tokens, cancel) for tokens in token_lists]
             finally:
                 if rss_before is not None and self._context is not None:
-                    self.memory_bytes = max(0, psutil.Process().memory_info().rss - rss_before)
+                    self.memory_bytes = max(0, resident_bytes() - rss_before)
             return EmbedResult(vectors=vectors, prompt_tokens=sum(len(t) for t in token_lists))
 
     def close(self) -> None:

@@ -16,10 +16,16 @@ def json_object_grammar() -> str:
 def json_schema_grammar(schema: dict, *, param: str = "response_format.json_schema") -> str:
     """A grammar for JSON valid against ``schema``; InvalidArgument naming
     ``param`` when the converter cannot handle it."""
+    return _convert(schema, "", param)[1]
+
+
+def _convert(schema: dict, name: str, param: str) -> tuple[str, str]:
+    """(the top rule's name, the whole grammar) for ``schema``, its rules named
+    after ``name``; InvalidArgument naming ``param`` when the converter cannot handle it."""
+    converter = BoundedSchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
     try:
-        converter = BoundedSchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
-        converter.visit(converter.resolve_refs(sanitize_schema(schema), "input"), "")
-        return converter.format_grammar()
+        top = converter.visit(converter.resolve_refs(sanitize_schema(schema), "input"), name)
+        return top, converter.format_grammar()
     except _CONVERTER_ERRORS as exc:
         raise InvalidArgument(f"Unsupported JSON schema: {exc}", param=param) from exc
 
@@ -92,13 +98,7 @@ def schema_rules(schema: dict, name: str, *, param: str = "tools") -> tuple[str,
     use and every rule, named after ``name`` where the schema gives them no
     name of their own (shared primitives such as ``string`` keep theirs).
     InvalidArgument naming ``param`` when the converter cannot handle it."""
-    converter = BoundedSchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
-    try:
-        resolved = converter.resolve_refs(sanitize_schema(schema), "input")
-        top = converter.visit(resolved, name)
-        text = converter.format_grammar()
-    except _CONVERTER_ERRORS as exc:
-        raise InvalidArgument(f"Unsupported JSON schema: {exc}", param=param) from exc
+    top, text = _convert(schema, name, param)
     rules = dict(line.split(" ::= ", 1) for line in text.splitlines())
     return top, rules
 

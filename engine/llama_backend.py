@@ -19,6 +19,10 @@ from llama_cpp import _internals as internals
 
 log = logging.getLogger(__name__)
 
+# No token spans this many bytes on average: a longer text cannot fit the
+# context, and llama.cpp's tokenizer is quadratic on some vocabularies, so such
+# a text is refused (or cut) before tokenizing.
+MAX_BYTES_PER_TOKEN = 64
 # Tokens of history the repeat/presence/frequency penalties look at.
 PENALTY_LAST_N = 64
 
@@ -154,21 +158,13 @@ def _context_params(*, n_ctx: int, n_batch: int, n_seq: int, threads: int):
     return params
 
 
-class LlamaContext:
-    """One llama.cpp context holding ``n_seq`` independent sequences, each with
-    ``n_ctx_seq`` cells of KV cache in its own stream."""
+class _DecodingContext:
+    """A llama.cpp context and the batch being built for its next decode."""
 
-    def __init__(self, model: LlamaModel, *, n_ctx_seq: int, n_seq: int, n_batch: int, threads: int):
-        params = _context_params(n_ctx=n_ctx_seq * n_seq, n_batch=n_batch, n_seq=n_seq, threads=threads)
-        # One KV stream per sequence: attention only looks at a sequence's own cells.
-        params.kv_unified = False
-        # Keep the whole SWA cache so that a cached prefix can be cut and reused.
-        params.swa_full = True
+    def __init__(self, model: LlamaModel, params, n_batch: int):
         self._ctx = internals.LlamaContext(model=model.raw, params=params, verbose=False)
         self.ctx = self._ctx.ctx
         self.memory = llama_cpp.llama_get_memory(self.ctx)
-        self.n_seq = n_seq
-        self.n_ctx_seq = int(llama_cpp.llama_n_ctx_seq(self.ctx))
         self.n_batch = n_batch
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
 
@@ -176,13 +172,11 @@ class LlamaContext:
         llama_cpp.llama_batch_free(self._batch)
         self._ctx.close()
 
-    # The batch being built for the next decode step.
-
     def batch_clear(self) -> None:
         self._batch.n_tokens = 0
 
-    def batch_add(self, token: int, pos: int, seq_id: int, logits: bool) -> int:
-        """Adds a token; returns its index in the batch (where its logits will be)."""
+    def batch_add(self, token: int, pos: int, seq_id: int, logits: bool = True) -> int:
+        """Adds a token; returns its index in the batch (where its output will be)."""
         i = self._batch.n_tokens
         self._batch.token[i] = token
         self._batch.pos[i] = pos
@@ -199,6 +193,21 @@ class LlamaContext:
     def decode(self) -> int:
         """0 on success; llama.cpp's error code otherwise."""
         return llama_cpp.llama_decode(self.ctx, self._batch)
+
+
+class LlamaContext(_DecodingContext):
+    """One llama.cpp context holding ``n_seq`` independent sequences, each with
+    ``n_ctx_seq`` cells of KV cache in its own stream."""
+
+    def __init__(self, model: LlamaModel, *, n_ctx_seq: int, n_seq: int, n_batch: int, threads: int):
+        params = _context_params(n_ctx=n_ctx_seq * n_seq, n_batch=n_batch, n_seq=n_seq, threads=threads)
+        # One KV stream per sequence: attention only looks at a sequence's own cells.
+        params.kv_unified = False
+        # Keep the whole SWA cache so that a cached prefix can be cut and reused.
+        params.swa_full = True
+        super().__init__(model, params, n_batch)
+        self.n_seq = n_seq
+        self.n_ctx_seq = int(llama_cpp.llama_n_ctx_seq(self.ctx))
 
     def logits(self, batch_index: int, n_vocab: int) -> np.ndarray:
         """The raw logits at ``batch_index`` of the last decode (a view, valid until the next decode)."""
@@ -429,7 +438,7 @@ def _token_strings(model: LlamaModel, token: int) -> tuple[str, bytes]:
     return raw.decode("utf-8", "replace"), raw
 
 
-class LlamaEmbeddingContext:
+class LlamaEmbeddingContext(_DecodingContext):
     """A llama.cpp context that outputs hidden states instead of sampling:
     pooled per sequence by llama.cpp (``pooled``), or per token for the
     caller to pool. Sequences share one unified KV cache of ``n_ctx`` cells."""
@@ -442,16 +451,12 @@ class LlamaEmbeddingContext:
         params.pooling_type = llama_cpp.LLAMA_POOLING_TYPE_NONE if pooling is None else pooling
         # Several sequences, if asked for, share the cells.
         params.kv_unified = True
-        self._ctx = internals.LlamaContext(model=model.raw, params=params, verbose=False)
-        self.ctx = self._ctx.ctx
-        # None for encoder-only models (BERT-like), which keep no cache.
-        self.memory = llama_cpp.llama_get_memory(self.ctx)
+        # self.memory is None for encoder-only models (BERT-like), which keep no cache.
+        super().__init__(model, params, n_batch)
         self.n_ctx = int(llama_cpp.llama_n_ctx(self.ctx))
-        self.n_batch = n_batch
         self.n_seq = n_seq
         self.n_embd = int(llama_cpp.llama_model_n_embd_out(model.raw.model))
         self.pooled = llama_cpp.llama_pooling_type(self.ctx) != llama_cpp.LLAMA_POOLING_TYPE_NONE
-        self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
 
     @staticmethod
     def declared_pooling(model: LlamaModel) -> int | None:
@@ -465,38 +470,14 @@ class LlamaEmbeddingContext:
         usable = (llama_cpp.LLAMA_POOLING_TYPE_MEAN, llama_cpp.LLAMA_POOLING_TYPE_CLS, llama_cpp.LLAMA_POOLING_TYPE_LAST)
         return pooling if pooling in usable else None
 
-    def close(self) -> None:
-        llama_cpp.llama_batch_free(self._batch)
-        self._ctx.close()
-
     def clear(self) -> None:
         """Forget every sequence (the next inputs start from an empty cache)."""
         if self.memory:
             llama_cpp.llama_memory_clear(self.memory, True)
 
-    def batch_clear(self) -> None:
-        self._batch.n_tokens = 0
-
-    def batch_add(self, token: int, pos: int, seq_id: int) -> None:
-        i = self._batch.n_tokens
-        self._batch.token[i] = token
-        self._batch.pos[i] = pos
-        self._batch.n_seq_id[i] = 1
-        self._batch.seq_id[i][0] = seq_id
-        self._batch.logits[i] = True
-        self._batch.n_tokens = i + 1
-
-    @property
-    def batch_size(self) -> int:
-        return self._batch.n_tokens
-
-    def decode(self) -> int:
-        """0 on success; llama.cpp's error code otherwise."""
-        return llama_cpp.llama_decode(self.ctx, self._batch)
-
     def token_embeddings(self) -> np.ndarray:
         """Hidden states of the last decode's tokens, in batch order (unpooled contexts)."""
-        rows = [llama_cpp.llama_get_embeddings_ith(self.ctx, i) for i in range(self._batch.n_tokens)]
+        rows = [llama_cpp.llama_get_embeddings_ith(self.ctx, i) for i in range(self.batch_size)]
         if any(not row for row in rows):
             raise EngineError("llama.cpp returned no token embeddings")
         return np.array([np.ctypeslib.as_array(row, shape=(self.n_embd,)) for row in rows], dtype=np.float32)

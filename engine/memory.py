@@ -14,6 +14,12 @@ from hearth.engine.registry import ModelRecord
 
 log = logging.getLogger(__name__)
 
+
+def resident_bytes() -> int:
+    """This process's resident memory (llama.cpp does not report its buffers:
+    what the process grows by while making a context is what the context takes)."""
+    return psutil.Process().memory_info().rss
+
 # Share of memory the loaded models may take by default: the rest is left to
 # the system, the engine process itself and other programs.
 RAM_BUDGET_SHARE = 0.75

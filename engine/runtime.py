@@ -10,14 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import psutil
 from hearth.engine import llama_backend
 from hearth.engine.chat_templates import ChatTemplate, choose_template
 from hearth.engine.embeddings import ModelEmbedder
 from hearth.engine.errors import ModelBusy, ModelInvalid, ModelLoadFailed, TemplateError
 from hearth.engine.events import EventBus, ModelStateEvent
 from hearth.engine.llama_backend import LlamaContext, LlamaModel
-from hearth.engine.memory import default_memory_budget, estimate_model_bytes
+from hearth.engine.memory import default_memory_budget, estimate_model_bytes, resident_bytes
 from hearth.engine.registry import ModelRecord
 from hearth.engine.scheduler import BatchScheduler
 from hearth.engine.settings import EngineSettings
@@ -25,10 +24,6 @@ from hearth.engine.settings import EngineSettings
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-
-def _resident_bytes() -> int:
-    return psutil.Process().memory_info().rss
 
 
 @dataclass
@@ -370,7 +365,7 @@ class ModelRuntime:
         model = LlamaModel(record.path, gpu_offload=self._gpu_offload)
         # llama.cpp does not report its buffers: the context's KV cache and
         # compute buffers are what the process grew by while creating it.
-        rss_before_context = _resident_bytes()
+        rss_before_context = resident_bytes()
         template: ChatTemplate | None = None
         template_error: str | None = None
         try:
@@ -411,7 +406,7 @@ class ModelRuntime:
             model=model,
             template=template,
             template_error=template_error,
-            memory_bytes=model.size_bytes() + max(0, _resident_bytes() - rss_before_context),
+            memory_bytes=model.size_bytes() + max(0, resident_bytes() - rss_before_context),
             scheduler=scheduler,
         )
 
