@@ -2,10 +2,9 @@
 answers at the engine address (so it lists the change at once and unloads what
 it deletes), else on the models folder and config file directly."""
 
+import asyncio
 import logging
-import queue
 import sys
-import threading
 from collections.abc import Callable
 
 import grpc
@@ -95,56 +94,42 @@ def _pull_with_engine(settings: EngineSettings, reference: str, revision: str) -
 
 
 def _pull_in_process(settings: EngineSettings, reference: str, revision: str) -> int:
-    from hearth.engine.pull import PullCancelled, PullProgress, PullResult, pull
+    from hearth.engine.pull import PullCancelled, PullResult, pull_in_thread
 
     display = PullDisplay()
-    updates: queue.Queue = queue.Queue()
-    cancel = threading.Event()
 
-    def work() -> None:
-        try:
-            updates.put(
-                pull(
-                    reference,
-                    revision,
-                    settings.models_dir,
-                    progress=updates.put,
-                    cancel=cancel,
-                    cache_dir=settings.hf_cache_dir,
-                    chunk_bytes=settings.pull_chunk_bytes,
-                )
-            )
-        except BaseException as exc:  # reported by the main thread
-            updates.put(exc)
-
-    # The pull runs on a thread so that Ctrl-C reaches this one, which cancels it
-    # and waits for it to remove what it had written.
-    worker = threading.Thread(target=work, name="pull", daemon=True)
-    worker.start()
-    try:
-        while True:
-            try:
-                item = updates.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if isinstance(item, PullProgress):
-                display.show(item.phase.value, item.file, item.completed, item.total)
-                continue
-            display.close()
+    async def run() -> PullResult:
+        # The engine's own bridge: the pull runs on a thread of its own, and
+        # Ctrl-C (which cancels this task) cancels it and waits for it to
+        # remove what it had written.
+        pulling = pull_in_thread(
+            reference,
+            revision,
+            settings.models_dir,
+            cache_dir=settings.hf_cache_dir,
+            chunk_bytes=settings.pull_chunk_bytes,
+        )
+        async for item in pulling:
             if isinstance(item, PullResult):
-                print(f"{item.model_id}\t{item.path}")
-                return 0
-            if isinstance(item, PullCancelled):
-                return EXIT_INTERRUPTED
-            if isinstance(item, EngineError):
-                return _fail(item.message)
-            raise item
+                return item
+            display.show(item.phase.value, item.file, item.completed, item.total)
+        raise RuntimeError("the pull ended without a result")
+
+    try:
+        result = asyncio.run(run())
     except KeyboardInterrupt:
-        cancel.set()
         display.close()
         print("cancelled", file=sys.stderr)
-        worker.join()
         return EXIT_INTERRUPTED
+    except PullCancelled:
+        display.close()
+        return EXIT_INTERRUPTED
+    except EngineError as exc:
+        display.close()
+        return _fail(exc.message)
+    display.close()
+    print(f"{result.model_id}\t{result.path}")
+    return 0
 
 
 def pull_model(settings: EngineSettings, reference: str, revision: str) -> int:
