@@ -9,6 +9,7 @@ import dearpygui.dearpygui as dpg
 
 from hearth.desktop import theme
 from hearth.desktop.controller import DesktopController
+from hearth.desktop.list_table import list_table
 
 TABLE = "models.table"
 TASKS = "models.tasks"
@@ -72,20 +73,7 @@ class ModelsPanel:
             )
             dpg.add_button(label="Pull from Hugging Face", tag=PULL, callback=self._on_pull)
         dpg.add_text("", tag=FOLDER_TEXT, color=theme.MUTED)
-        with dpg.table(
-            tag=TABLE,
-            header_row=True,
-            row_background=True,
-            borders_innerH=True,
-            borders_outerH=True,
-            resizable=True,
-            policy=dpg.mvTable_SizingStretchProp,
-            scrollY=True,
-            freeze_rows=1,
-            height=-110,
-        ):
-            for label, weight in COLUMNS:
-                dpg.add_table_column(label=label, init_width_or_weight=weight)
+        with list_table(TABLE, COLUMNS, height=-110, borders_outerH=True):
             dpg.add_table_column(label="", width_fixed=True, init_width_or_weight=ACTION_WIDTH)
         dpg.add_text("", tag=EMPTY_TEXT, color=theme.MUTED)
         dpg.add_group(tag=TASKS)

@@ -5,6 +5,7 @@ import dearpygui.dearpygui as dpg
 
 from hearth.desktop import theme
 from hearth.desktop.controller import DesktopController
+from hearth.desktop.list_table import list_table
 from hearth.desktop.request_log import OUTCOME_FILTERS
 
 FILTER = "requests.filter"
@@ -38,19 +39,8 @@ class RequestsPanel:
             dpg.add_combo(list(OUTCOME_FILTERS), tag=OUTCOME, default_value="All", width=140)
             dpg.add_button(label="Clear", tag=CLEAR, callback=lambda: self.controller.state.requests.clear())
             dpg.add_text("", tag=COUNT, color=theme.MUTED)
-        with dpg.table(
-            tag=TABLE,
-            header_row=True,
-            row_background=True,
-            borders_innerH=True,
-            resizable=True,
-            policy=dpg.mvTable_SizingStretchProp,
-            scrollY=True,
-            freeze_rows=1,
-            height=-1,
-        ):
-            for label, weight in COLUMNS:
-                dpg.add_table_column(label=label, init_width_or_weight=weight)
+        with list_table(TABLE, COLUMNS, height=-1):
+            pass
 
     def refresh(self) -> None:
         log = self.controller.state.requests
