@@ -1,4 +1,4 @@
-"""The adapter's FastAPI application: OpenAI REST in, engine gRPC out."""
+"""The adapter's FastAPI application: each API family's REST in, engine gRPC out."""
 
 from contextlib import asynccontextmanager
 
@@ -6,16 +6,23 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from hearth import __version__
+from hearth.adapter.common.errors import install_error_handlers
 from hearth.adapter.disconnect import CancelOnDisconnect
-from hearth.adapter.engine_client import EngineClient
-from hearth.adapter.errors import install_error_handlers
 from hearth.adapter.metrics import Metrics
 from hearth.adapter.ollama.routers import ROUTERS as OLLAMA_ROUTERS
+from hearth.adapter.openai.routers import ROUTERS as OPENAI_ROUTERS
 from hearth.adapter.request_log import RequestLogMiddleware
-from hearth.adapter.routes import chat, completions, embeddings, health, metrics, models, tokenize
-from hearth.adapter.security import LOCAL_ORIGINS, ApiKeyGuard, BodySizeLimit, HostOriginGuard, HostPolicy
-from hearth.adapter.settings import AdapterSettings
-from hearth.engine.auth import normalized_key
+from hearth.adapter.routes import health, metrics
+from hearth.adapter.security import (
+    LOCAL_ORIGINS,
+    ApiKeyGuard,
+    BodySizeLimit,
+    HostOriginGuard,
+    HostPolicy,
+)
+from hearth.auth import normalized_key
+from hearth.client import AsyncEngineClient
+from hearth.settings.adapter import AdapterSettings
 
 
 def create_app(settings: AdapterSettings | None = None) -> FastAPI:
@@ -27,7 +34,7 @@ def create_app(settings: AdapterSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.settings = settings
         app.state.metrics = app_metrics
-        app.state.engine = EngineClient(settings.engine_address, api_key=api_key, metrics=app_metrics)
+        app.state.engine = AsyncEngineClient(settings.engine_address, api_key=api_key, observer=app_metrics)
         try:
             yield
         finally:
@@ -58,9 +65,9 @@ def create_app(settings: AdapterSettings | None = None) -> FastAPI:
     )
     app.add_middleware(RequestLogMiddleware, metrics=app_metrics)
     install_error_handlers(app)
-    for module in (models, chat, completions, embeddings, tokenize, health, metrics):
+    for module in (health, metrics):
         app.include_router(module.router)
-    # Ollama's native API (/api/*), on the port Ollama clients expect.
-    for router in OLLAMA_ROUTERS:
+    # The API families side by side; Ollama's native API (/api/*) on the port its clients expect.
+    for router in (*OPENAI_ROUTERS, *OLLAMA_ROUTERS):
         app.include_router(router)
     return app

@@ -4,8 +4,16 @@ usage the engine reports when a generation ends), and what the engine's
 GetStatus says when scraped: loaded models, their memory, requests running
 and waiting."""
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from hearth.client import EngineCallError
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _METHODS = frozenset({"GET", "POST", "OPTIONS", "HEAD", "PUT", "PATCH", "DELETE"})
@@ -85,13 +93,11 @@ class Metrics:
 
     async def refresh_from_engine(self, engine, timeout: float) -> None:
         """Engine gauges from GetStatus; an engine that does not answer reads as down, with nothing loaded."""
-        from hearth.adapter.errors import OpenAIError
-
         for gauge in (self.model_active, self.model_queued, self.model_memory):
             gauge.clear()
         try:
             status = await engine.status(timeout)
-        except OpenAIError:
+        except EngineCallError:
             self.engine_up.set(0)
             self.loaded_models.set(0)
             self.queue_depth.set(0)

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 
 from starlette.datastructures import Headers
 
-from hearth.adapter.errors import OpenAIError, error_response
-from hearth.engine.auth import is_loopback_host, normalized_key
+from hearth.adapter.common.errors import ApiError, error_response
+from hearth.auth import is_loopback_host, normalized_key
 
 # Browser pages served from this machine may call the API; others only when configured.
 LOCAL_ORIGINS = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$"
@@ -65,7 +65,7 @@ class HostPolicy:
         return bool(_LOCAL_ORIGIN.match(origin)) or self.any_origin or origin in self.origins
 
 
-async def _refuse(scope, receive, send, error: OpenAIError, headers: dict[str, str] | None = None) -> None:
+async def _refuse(scope, receive, send, error: ApiError, headers: dict[str, str] | None = None) -> None:
     response = error_response(scope.get("path", ""), error)
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -91,7 +91,7 @@ class HostOriginGuard:
                 scope,
                 receive,
                 send,
-                OpenAIError(
+                ApiError(
                     403,
                     f"Host '{shown}' is not allowed; add it to LLM_ALLOWED_HOSTS to serve it",
                     code="host_not_allowed",
@@ -103,7 +103,7 @@ class HostOriginGuard:
                 scope,
                 receive,
                 send,
-                OpenAIError(
+                ApiError(
                     403,
                     f"Origin '{origin[:100]}' is not allowed; add it to LLM_CORS_ORIGINS to allow it",
                     code="origin_not_allowed",
@@ -146,7 +146,7 @@ class ApiKeyGuard:
             scope,
             receive,
             send,
-            OpenAIError(401, message, type="invalid_request_error", code="invalid_api_key"),
+            ApiError(401, message, type="invalid_request_error", code="invalid_api_key"),
             {"WWW-Authenticate": "Bearer"},
         )
 
@@ -158,8 +158,8 @@ class BodySizeLimit:
         self.app = app
         self.max_bytes = max_bytes
 
-    def _too_large(self) -> OpenAIError:
-        return OpenAIError(
+    def _too_large(self) -> ApiError:
+        return ApiError(
             413, f"The request body is larger than {self.max_bytes} bytes", code="request_too_large"
         )
 
@@ -169,7 +169,7 @@ class BodySizeLimit:
         declared = Headers(scope=scope).get("content-length")
         if declared is not None:
             if not declared.strip().isdigit():
-                invalid = OpenAIError(400, "Invalid Content-Length header", code="invalid_request")
+                invalid = ApiError(400, "Invalid Content-Length header", code="invalid_request")
                 return await _refuse(scope, receive, send, invalid)
             if int(declared) > self.max_bytes:
                 return await _refuse(scope, receive, send, self._too_large())

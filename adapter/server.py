@@ -5,8 +5,8 @@ import logging
 import uvicorn
 
 from hearth.adapter.app import create_app
-from hearth.adapter.settings import AdapterSettings
-from hearth.engine.auth import UnsafeBind, check_bind
+from hearth.auth import UnsafeBind, check_bind
+from hearth.settings.adapter import AdapterSettings
 
 log = logging.getLogger(__name__)
 

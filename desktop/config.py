@@ -9,10 +9,10 @@ from pathlib import Path
 
 import platformdirs
 
-from hearth.adapter.settings import AdapterSettings
-from hearth.engine.settings import EngineSettings
 from hearth.paths import APP_NAME
-from hearth.settings_file import read_settings_object
+from hearth.settings.adapter import AdapterSettings
+from hearth.settings.engine import EngineSettings
+from hearth.settings.file import read_settings_object
 
 
 @dataclass(frozen=True)

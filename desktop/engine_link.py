@@ -16,23 +16,15 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import grpc
 import httpx
 
+from hearth.client import EngineCallError, EngineClient, finish_reason_name
+from hearth.client.sync import CallStream
 from hearth.desktop import messages as msg
 from hearth.engine.v1 import engine_pb2 as pb
-from hearth.engine.v1 import engine_pb2_grpc
-from hearth.rpc_errors import read_rpc_error
 
 log = logging.getLogger(__name__)
 
-CHANNEL_OPTIONS = [
-    # Notice a restarted engine within a second instead of gRPC's default backoff of minutes.
-    ("grpc.initial_reconnect_backoff_ms", 200),
-    ("grpc.min_reconnect_backoff_ms", 200),
-    ("grpc.max_reconnect_backoff_ms", 1000),
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-]
 POLL_SECONDS = 1.0
 ADAPTER_POLL_SECONDS = 2.0
 STATUS_TIMEOUT = 3.0
@@ -44,19 +36,6 @@ UNLOAD_TIMEOUT = 120.0
 WATCH_RETRY_SECONDS = 1.0
 # Load, unload and the playground stream at once, with room to spare.
 ACTION_THREADS = 4
-# Codes that mean no engine is there, as opposed to one answering with an error.
-_NOT_LISTENING = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
-
-
-def describe_rpc_error(error: grpc.RpcError) -> str:
-    info = read_rpc_error(error)
-    reason = f" [{info.reason}]" if info.reason else ""
-    return f"{info.code.name.lower()}: {info.message}{reason}"
-
-
-def auth_metadata(api_key: str) -> tuple[tuple[str, str], ...]:
-    """gRPC metadata every call carries when the server has an API key."""
-    return (("authorization", f"Bearer {api_key}"),) if api_key else ()
 
 
 class EngineLink:
@@ -66,16 +45,14 @@ class EngineLink:
         self._outbox = outbox
         # Replaced whole, never mutated: threads read it without a lock.
         self._api_key = api_key
-        self._metadata = auth_metadata(api_key)
-        self._channel = grpc.insecure_channel(engine_address, options=CHANNEL_OPTIONS)
-        self._stub = engine_pb2_grpc.EngineStub(self._channel)
+        self._client = EngineClient(engine_address, api_key=api_key)
         self._stopping = threading.Event()
         self._poke = threading.Event()
         self._actions = ThreadPoolExecutor(max_workers=ACTION_THREADS, thread_name_prefix="hearth-action")
         self._calls_lock = threading.Lock()
-        self._generations: dict[int, grpc.Future] = {}
-        self._pulls: dict[str, grpc.Future] = {}
-        self._watch_call: grpc.Future | None = None
+        self._generations: dict[int, CallStream] = {}
+        self._pulls: dict[str, CallStream] = {}
+        self._watch_call: CallStream | None = None
         self._threads = [
             threading.Thread(target=self._poll_engine, name="hearth-poll", daemon=True),
             threading.Thread(target=self._watch_events, name="hearth-watch", daemon=True),
@@ -100,11 +77,11 @@ class EngineLink:
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(timeout)
-        self._channel.close()
+        self._client.close()
 
     def set_api_key(self, api_key: str) -> None:
         self._api_key = api_key
-        self._metadata = auth_metadata(api_key)
+        self._client.set_api_key(api_key)
         self._poke.set()
 
     def set_rest_url(self, rest_url: str) -> None:
@@ -148,14 +125,12 @@ class EngineLink:
     def _poll_engine(self) -> None:
         while not self._stopping.is_set():
             try:
-                status = self._stub.GetStatus(pb.GetStatusRequest(), timeout=STATUS_TIMEOUT, metadata=self._metadata)
-                self._post(msg.StatusReceived(status))
-                listed = self._stub.ListModels(pb.ListModelsRequest(), timeout=LIST_TIMEOUT, metadata=self._metadata)
-                self._post(msg.ModelsListed(tuple(listed.models)))
-            except grpc.RpcError as exc:
+                self._post(msg.StatusReceived(self._client.status(timeout=STATUS_TIMEOUT)))
+                self._post(msg.ModelsListed(tuple(self._client.list_models(timeout=LIST_TIMEOUT))))
+            except EngineCallError as exc:
                 if self._stopping.is_set():
                     return
-                self._post(msg.EngineUnavailable(describe_rpc_error(exc), exc.code() in _NOT_LISTENING))
+                self._post(msg.EngineUnavailable(exc.describe(), exc.not_listening))
             self._wait(POLL_SECONDS)
 
     def _poll_adapter(self) -> None:
@@ -179,7 +154,7 @@ class EngineLink:
 
     def _watch_events(self) -> None:
         while not self._stopping.is_set():
-            call = self._stub.WatchEvents(pb.WatchEventsRequest(), metadata=self._metadata)
+            call = self._client.watch_events()
             with self._calls_lock:
                 self._watch_call = call
             try:
@@ -188,8 +163,8 @@ class EngineLink:
                     if event.HasField("model_state_changed"):
                         # The listing carries memory and the rest of the model's new state.
                         self._poke.set()
-            except grpc.RpcError as exc:
-                log.debug("WatchEvents ended: %s", describe_rpc_error(exc))
+            except EngineCallError as exc:
+                log.debug("WatchEvents ended: %s", exc.describe())
             finally:
                 call.cancel()
             self._stopping.wait(WATCH_RETRY_SECONDS)
@@ -198,31 +173,27 @@ class EngineLink:
         task = f"load:{model_id}"
         self._post(msg.TaskProgress(task, f"Loading {model_id}"))
         try:
-            reply = self._stub.LoadModel(
-                pb.LoadModelRequest(id=model_id), timeout=LOAD_TIMEOUT, metadata=self._metadata
-            )
-            memory = f" ({reply.model.memory_bytes / 1e6:.0f} MB)" if reply.model.memory_bytes else ""
+            model = self._client.load_model(model_id, timeout=LOAD_TIMEOUT)
+            memory = f" ({model.memory_bytes / 1e6:.0f} MB)" if model.memory_bytes else ""
             self._post(msg.TaskEnded(task, True, f"Loaded {model_id}{memory}"))
-        except grpc.RpcError as exc:
-            self._post(msg.TaskEnded(task, False, f"Could not load {model_id}: {describe_rpc_error(exc)}"))
+        except EngineCallError as exc:
+            self._post(msg.TaskEnded(task, False, f"Could not load {model_id}: {exc.describe()}"))
         self._poke.set()
 
     def _unload(self, model_id: str) -> None:
         task = f"unload:{model_id}"
         self._post(msg.TaskProgress(task, f"Unloading {model_id}"))
         try:
-            self._stub.UnloadModel(
-                pb.UnloadModelRequest(id=model_id), timeout=UNLOAD_TIMEOUT, metadata=self._metadata
-            )
+            self._client.unload_model(model_id, timeout=UNLOAD_TIMEOUT)
             self._post(msg.TaskEnded(task, True, f"Unloaded {model_id}"))
-        except grpc.RpcError as exc:
-            self._post(msg.TaskEnded(task, False, f"Could not unload {model_id}: {describe_rpc_error(exc)}"))
+        except EngineCallError as exc:
+            self._post(msg.TaskEnded(task, False, f"Could not unload {model_id}: {exc.describe()}"))
         self._poke.set()
 
     def _pull(self, reference: str) -> None:
         task = f"pull:{reference}"
         self._post(msg.TaskProgress(task, f"Pulling {reference}"))
-        call = self._stub.PullModel(pb.PullModelRequest(reference=reference), metadata=self._metadata)
+        call = self._client.pull(reference)
         with self._calls_lock:
             self._pulls[task] = call
         done = False
@@ -235,11 +206,11 @@ class EngineLink:
                     verb = "Verifying" if reply.phase == pb.PULL_PHASE_VERIFYING else "Downloading"
                     label = f"{verb} {reply.file}"
                     self._post(msg.TaskProgress(task, label, reply.completed_bytes, reply.total_bytes))
-        except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.CANCELLED:
+        except EngineCallError as exc:
+            if exc.cancelled:
                 self._post(msg.TaskEnded(task, False, f"The pull of {reference} was cancelled"))
             else:
-                self._post(msg.TaskEnded(task, False, f"Could not pull {reference}: {describe_rpc_error(exc)}"))
+                self._post(msg.TaskEnded(task, False, f"Could not pull {reference}: {exc.describe()}"))
             done = True
         finally:
             with self._calls_lock:
@@ -251,7 +222,7 @@ class EngineLink:
     def _generate(self, chat_id: int, request: pb.GenerateRequest) -> None:
         if not request.request_id:
             request.request_id = f"desktop-{uuid.uuid4().hex[:12]}"
-        call = self._stub.Generate(request, metadata=self._metadata)
+        call = self._client.generate(request)
         with self._calls_lock:
             self._generations[chat_id] = call
         finish, usage = "", None
@@ -263,7 +234,7 @@ class EngineLink:
                 if reply.text:
                     self._post(msg.ChatDelta(chat_id, reply.text))
                 if reply.finish_reason:
-                    finish = pb.FinishReason.Name(reply.finish_reason).removeprefix("FINISH_REASON_").lower()
+                    finish = finish_reason_name(reply.finish_reason)
                 if reply.HasField("usage"):
                     usage = reply.usage
             self._post(
@@ -274,11 +245,11 @@ class EngineLink:
                     completion_tokens=usage.completion_tokens if usage else 0,
                 )
             )
-        except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.CANCELLED:
+        except EngineCallError as exc:
+            if exc.cancelled:
                 self._post(msg.ChatEnded(chat_id, cancelled=True))
             else:
-                self._post(msg.ChatEnded(chat_id, error=describe_rpc_error(exc)))
+                self._post(msg.ChatEnded(chat_id, error=exc.describe()))
         finally:
             with self._calls_lock:
                 self._generations.pop(chat_id, None)

@@ -1,6 +1,6 @@
 """The Settings panel's values: parsed from what the user typed, validated with
 the same field constraints the server applies, and saved into the config
-file's "settings" object (hearth.settings_file reads it back at start).
+file's "settings" object (hearth.settings.file reads it back at start).
 
 Pure logic, no display: tested on its own."""
 
@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hearth.adapter.settings import AdapterSettings
-from hearth.engine.settings import EngineSettings
-from hearth.settings_file import SETTINGS_KEY, edit_config_document, field_adapter
+from hearth.settings.adapter import AdapterSettings
+from hearth.settings.engine import EngineSettings
+from hearth.settings.file import SETTINGS_KEY, edit_config_document, field_adapter
 
 # The fields the panel edits, in the order it shows them.
 FIELDS = ("server_port", "models_dir", "use_gpu", "context_size", "keep_alive", "api_key", "cors_origins")

@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import dearpygui.dearpygui as dpg
 
@@ -24,7 +25,6 @@ from hearth.desktop.panel_playground import PlaygroundPanel
 from hearth.desktop.panel_requests import RequestsPanel
 from hearth.desktop.panel_server import ServerPanel
 from hearth.desktop.panel_settings import SettingsPanel
-from hearth.desktop.script_driver import ScriptDriver, script_from_environment
 from hearth.desktop.settings_form import SettingsValues
 from hearth.formatting import clock_time
 
@@ -118,6 +118,19 @@ class Window:
         dpg.set_value(HEADER_URL, f"  {state.rest_url}/v1")
 
 
+class FrameDriver(Protocol):
+    """Drives the window from outside, a step per frame (the end-to-end tests' script)."""
+
+    done: bool
+    ok: bool
+
+    def step(self) -> None: ...
+
+
+# Makes a driver for the window's controller and its tab bar's tag.
+DriverFactory = Callable[[DesktopController, str], FrameDriver]
+
+
 def display_problem() -> str | None:
     """Why no window can open here, if that is so. GLFW aborts the process (no
     exception to catch) when it finds no display, so look before it does."""
@@ -131,15 +144,16 @@ def run_desktop(
     settings_values: SettingsValues,
     *,
     reload_config: Callable[[], DesktopConfig] | None = None,
+    driver_factory: DriverFactory | None = None,
 ) -> int:
-    """Runs the window until it is closed; returns the process exit code."""
+    """Runs the window until it is closed; returns the process exit code (with
+    a driver: 0 only when it finished and succeeded)."""
     if problem := display_problem():
         log.error("%s", problem)
         return 1
     # One line per adapter health check would drown the log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     controller = DesktopController(config, reload_config=reload_config)
-    script = script_from_environment()
     dpg.create_context()
     # Callbacks run in this loop, on this thread, between frames: the state has one writer.
     dpg.configure_app(manual_callback_management=True)
@@ -150,7 +164,7 @@ def run_desktop(
     dpg.create_viewport(title=TITLE, width=WIDTH, height=HEIGHT, min_width=900, min_height=600)
     dpg.setup_dearpygui()
     dpg.show_viewport()
-    driver = ScriptDriver(controller, script, TAB_BAR) if script is not None else None
+    driver = driver_factory(controller, TAB_BAR) if driver_factory is not None else None
 
     previous_sigterm = signal.signal(signal.SIGTERM, lambda *_: dpg.stop_dearpygui())
     controller.start()

@@ -1,4 +1,10 @@
-"""Hearth: a local LLM server with an OpenAI-compatible API."""
+"""Hearth: a local LLM server with OpenAI-, Ollama-compatible APIs.
+
+This package is the ground floor: the engine client (client/), settings
+(settings/), auth, paths, logging and formatting, shared by the engine, the
+adapter and the desktop window; it imports nothing above it. Its cli/
+subpackage is the top floor that runs them all.
+"""
 
 from importlib.metadata import PackageNotFoundError, version
 

@@ -1,21 +1,29 @@
-"""Shared fixtures: real model files, a real engine, a real `hearth serve`."""
+"""Shared fixtures: real model files, a real engine, a real `hearth serve`.
+
+Tests under unit/ need no model and no server and are marked ``unit``
+(`pytest -m unit` runs them in seconds); the rest are marked ``integration``."""
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+from hearth.default_model import install_default_model
+from tests.helpers.gguf_factory import write_tiny_llama
+from tests.helpers.models import TINY_MODEL_ID
+from tests.helpers.servers import EngineProcess, HearthServer
 
-from gguf_factory import write_tiny_llama  # noqa: E402
-from servers import EngineProcess, HearthServer  # noqa: E402
-
-from hearth.default_model import install_default_model  # noqa: E402
+# Fixtures of the pull tests (a Hugging Face stand-in and an engine using it).
+pytest_plugins = ["tests.helpers.pull_fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL_ID = "gemma-3-270m-q4_k_m"
-TINY_MODEL_ID = "tiny"
+UNIT_DIR = Path(__file__).resolve().parent / "unit"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        unit = UNIT_DIR in Path(str(item.fspath)).resolve().parents
+        item.add_marker(pytest.mark.unit if unit else pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

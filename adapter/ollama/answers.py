@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from fastapi.responses import JSONResponse, StreamingResponse
-from hearth.adapter.errors import OpenAIError, ollama_error_body
+
+from hearth.adapter.common.errors import ApiError, as_api_error, ollama_error_body
 from hearth.adapter.ollama.translate import tool_calls_to_ollama
+from hearth.client import EngineCallError
 from hearth.engine.v1 import engine_pb2 as pb
 
 NDJSON = "application/x-ndjson"
@@ -137,8 +139,8 @@ async def _lines(stream, clock: Clock, model: str, body_of: BodyOf) -> AsyncIter
                 yield ndjson_line(_object(model, body_of(item.text, item.tool_calls), item.logprobs, None))
             else:
                 yield ndjson_line(_object(model, body_of("", []), [], item))
-    except OpenAIError as exc:
-        yield ndjson_line(ollama_error_body(exc))
+    except (ApiError, EngineCallError) as exc:
+        yield ndjson_line(ollama_error_body(as_api_error(exc)))
     finally:
         stream.cancel()
 
@@ -156,7 +158,7 @@ async def _whole(stream, clock: Clock, model: str, body_of: BodyOf) -> dict:
             logprobs.extend(item.logprobs)
     finally:
         stream.cancel()
-    raise OpenAIError(502, "the engine ended the answer early", type="server_error")
+    raise ApiError(502, "the engine ended the answer early", type="server_error")
 
 
 async def answer(stream, clock: Clock, model: str, body_of: BodyOf, streamed: bool):

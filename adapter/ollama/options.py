@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from hearth.adapter.ollama.errors import bad_request
-from hearth.adapter.translate import MAX_STOP_STRINGS
+from hearth.adapter.openai.translate import MAX_STOP_STRINGS
 from hearth.engine.v1 import engine_pb2 as pb
 
 # Ollama option -> GenerateRequest field, with the Python type it must have.

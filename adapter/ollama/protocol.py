@@ -5,8 +5,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hearth.adapter.common.text import lone_surrogate_at
 from hearth.adapter.ollama.errors import bad_request
-from hearth.adapter.protocol.common import _lone_surrogate_at
 
 LENIENT = ConfigDict(extra="ignore")
 
@@ -21,7 +21,7 @@ class OllamaRequest(BaseModel):
     @classmethod
     def _text_is_unicode(cls, data: Any) -> Any:
         # JSON may escape a lone surrogate ("\ud800"); protobuf cannot carry it.
-        if where := _lone_surrogate_at(data):
+        if where := lone_surrogate_at(data):
             raise bad_request(f"invalid value for '{where}': the text is not valid Unicode")
         return data
 

@@ -3,12 +3,13 @@
 import time
 
 from fastapi import APIRouter, Request
-from hearth.adapter.generation import new_id
+
+from hearth.adapter.common.streaming import new_id
 from hearth.adapter.ollama.errors import bad_request
 from hearth.adapter.ollama.lookup import ensure_loaded, resolve_model
 from hearth.adapter.ollama.options import keep_alive_seconds
 from hearth.adapter.ollama.protocol import EmbeddingsRequest, EmbedRequest
-from hearth.adapter.protocol.embeddings import MAX_INPUTS
+from hearth.adapter.openai.protocol.embeddings import MAX_INPUTS
 from hearth.engine.v1 import engine_pb2 as pb
 
 router = APIRouter()

@@ -3,11 +3,22 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from hearth.adapter.generation import new_id
-from hearth.adapter.ollama.answers import BodyOf, Clock, answer, chat_body, generate_body, loaded_answer
+from hearth.adapter.common.streaming import new_id
+from hearth.adapter.ollama.answers import (
+    BodyOf,
+    Clock,
+    answer,
+    chat_body,
+    generate_body,
+    loaded_answer,
+)
 from hearth.adapter.ollama.lookup import ensure_loaded, resolve_model
 from hearth.adapter.ollama.options import keep_alive_seconds
-from hearth.adapter.ollama.protocol import ChatRequest, GenerateRequest, GenerationFields
+from hearth.adapter.ollama.protocol import (
+    ChatRequest,
+    GenerateRequest,
+    GenerationFields,
+)
 from hearth.adapter.ollama.translate import chat_to_generate, generate_to_generate
 from hearth.engine.v1 import engine_pb2 as pb
 

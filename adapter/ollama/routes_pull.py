@@ -5,11 +5,13 @@ from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from hearth.adapter.errors import OpenAIError, ollama_error_body
+
+from hearth.adapter.common.errors import ApiError, as_api_error, ollama_error_body
 from hearth.adapter.ollama.answers import NDJSON, ndjson_line
 from hearth.adapter.ollama.errors import bad_request
 from hearth.adapter.ollama.names import pull_reference, pulled_model_id
 from hearth.adapter.ollama.protocol import PullRequest
+from hearth.client import EngineCallError
 from hearth.engine.v1 import engine_pb2 as pb
 
 router = APIRouter()
@@ -44,8 +46,8 @@ async def _name_as_pulled(engine, model: pb.Model, name: str) -> None:
         return
     try:
         await engine.copy_model(model.id, alias)
-    except OpenAIError as exc:
-        if exc.status != 409:  # already there from an earlier pull
+    except EngineCallError as exc:
+        if exc.reason != "ALREADY_EXISTS":  # already there from an earlier pull
             raise
 
 
@@ -59,7 +61,7 @@ async def _progress(engine, stream, name: str) -> AsyncIterator[dict]:
         previous = message.phase
         if message.phase == pb.PULL_PHASE_DONE:
             return
-    raise OpenAIError(502, "the engine ended the download without finishing it", type="server_error")
+    raise ApiError(502, "the engine ended the download without finishing it", type="server_error")
 
 
 async def _lines(engine, stream, name: str) -> AsyncIterator[str]:
@@ -68,8 +70,8 @@ async def _lines(engine, stream, name: str) -> AsyncIterator[str]:
     try:
         async for line in _progress(engine, stream, name):
             yield ndjson_line(line)
-    except OpenAIError as exc:
-        yield ndjson_line(ollama_error_body(exc))
+    except (ApiError, EngineCallError) as exc:
+        yield ndjson_line(ollama_error_body(as_api_error(exc)))
     finally:
         stream.cancel()
 

@@ -5,10 +5,16 @@ a 400 naming them, never silently dropped."""
 import json
 from typing import Any
 
+from hearth.adapter.common.text import arguments_json
 from hearth.adapter.ollama.errors import bad_request
 from hearth.adapter.ollama.options import apply_format, apply_keep_alive, apply_options
-from hearth.adapter.ollama.protocol import ChatRequest, GenerateRequest, GenerationFields, Message, Tool
-from hearth.adapter.tool_arguments import arguments_json
+from hearth.adapter.ollama.protocol import (
+    ChatRequest,
+    GenerateRequest,
+    GenerationFields,
+    Message,
+    Tool,
+)
 from hearth.engine.v1 import engine_pb2 as pb
 
 

@@ -1,0 +1,1 @@
+"""Routes of no API family: health and Prometheus metrics."""

@@ -4,7 +4,8 @@ GET / (and HEAD /): "Ollama is running", which Ollama clients probe for."""
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from hearth.adapter.errors import OpenAIError
+from hearth.adapter.common.errors import ApiError, from_engine_error
+from hearth.client import EngineCallError
 from hearth.engine.v1 import engine_pb2 as pb
 
 router = APIRouter()
@@ -21,10 +22,10 @@ async def root() -> PlainTextResponse:
 async def health(request: Request):
     try:
         status = await request.app.state.engine.status(request.app.state.settings.health_timeout)
-    except OpenAIError as exc:
-        if exc.status < 500:
+    except EngineCallError as exc:
+        if from_engine_error(exc).status < 500:
             raise
-        return OpenAIError(
+        return ApiError(
             503, "The engine is not available", type="server_error", code="engine_unavailable"
         ).response()
     return JSONResponse(

@@ -1,0 +1,93 @@
+"""What every API family's generation routes share: collecting a generation
+for a non-streamed answer, writing Server-Sent Events, ids and clocks."""
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from fastapi.responses import StreamingResponse
+
+from hearth.adapter.common.errors import ApiError, from_engine_error
+from hearth.client import EngineCallError, finish_reason_name
+from hearth.engine.v1 import engine_pb2 as pb
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+def now() -> int:
+    return int(time.time())
+
+
+@dataclass
+class ChoiceResult:
+    """One sequence of a non-streamed answer."""
+
+    text: str = ""
+    finish_reason: str = "stop"
+    tool_calls: list[pb.ToolCall] = field(default_factory=list)
+    logprobs: list[pb.TokenLogprob] = field(default_factory=list)
+
+
+@dataclass
+class Collected:
+    choices: list[ChoiceResult]
+    # The last message: its usage and finish reason.
+    last: pb.GenerateResponse
+
+
+async def collect(stream, n: int) -> Collected:
+    """The whole answer of a non-streamed request. A client that leaves meanwhile
+    gets this cancelled (CancelOnDisconnect), and the engine call with it."""
+    pieces: list[list[str]] = [[] for _ in range(n)]
+    choices = [ChoiceResult() for _ in range(n)]
+    try:
+        async for message in stream:
+            choice = choices[message.index]
+            pieces[message.index].append(message.text)
+            choice.tool_calls.extend(message.tool_calls)
+            choice.logprobs.extend(message.logprobs)
+            if message.finish_reason:
+                choice.finish_reason = finish_reason_name(message.finish_reason)
+            if message.HasField("usage"):
+                for choice, texts in zip(choices, pieces):
+                    choice.text = "".join(texts)
+                return Collected(choices, message)
+    finally:
+        stream.cancel()
+    raise EngineCallError.stream_truncated()
+
+
+# Line breaks to Python's str.splitlines (and so to SSE readers built on it,
+# httpx's among them) that JSON leaves unescaped; escaped, they cannot split an event.
+_SPLITLINES_ONLY = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def sse(payload: dict | str) -> str:
+    data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return f"data: {data.translate(_SPLITLINES_ONLY)}\n\n"
+
+
+async def sse_stream(events: AsyncIterator[dict], stream) -> AsyncIterator[str]:
+    """SSE lines for ``events``, then [DONE]; an engine failure mid-stream is sent
+    as an error event. However the response ends, the engine call is cancelled."""
+    try:
+        async for event in events:
+            yield sse(event)
+        yield sse("[DONE]")
+    except ApiError as exc:
+        yield sse(exc.body())
+    except EngineCallError as exc:
+        yield sse(from_engine_error(exc).body())
+    finally:
+        stream.cancel()
+
+
+def sse_response(events: AsyncIterator[dict], stream) -> StreamingResponse:
+    """A streamed answer: ``events`` as Server-Sent Events (see sse_stream)."""
+    return StreamingResponse(
+        sse_stream(events, stream), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )

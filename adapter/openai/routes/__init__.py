@@ -1,0 +1,1 @@
+"""The OpenAI API's routes: thin, they translate and delegate."""

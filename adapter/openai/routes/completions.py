@@ -1,0 +1,67 @@
+"""POST /v1/completions"""
+
+from fastapi import APIRouter, Request
+
+from hearth.adapter.common.streaming import collect, new_id, now, sse_response
+from hearth.adapter.openai.logprobs import completion_logprobs
+from hearth.adapter.openai.protocol.completions import (
+    Completion,
+    CompletionChoice,
+    CompletionRequest,
+)
+from hearth.adapter.openai.translate import completion_to_generate, usage_of
+from hearth.client import finish_reason_name
+
+router = APIRouter()
+
+
+async def _completion_events(stream, completion_id: str, created: int, model: str, n: int, include_usage: bool):
+    # Characters of each choice's text so far, for the logprobs' text_offset.
+    offsets = [0] * n
+    async for message in stream:
+        finish = finish_reason_name(message.finish_reason) if message.finish_reason else None
+        if message.text or finish or message.logprobs:
+            logprobs = completion_logprobs(list(message.logprobs), offsets[message.index]) if message.logprobs else None
+            offsets[message.index] += sum(len(entry.token) for entry in message.logprobs)
+            chunk = Completion(
+                id=completion_id,
+                created=created,
+                model=model,
+                choices=[
+                    CompletionChoice(index=message.index, text=message.text, finish_reason=finish, logprobs=logprobs)
+                ],
+            ).model_dump()
+            if not include_usage:
+                del chunk["usage"]
+            yield chunk
+        if message.HasField("usage") and include_usage:
+            yield Completion(id=completion_id, created=created, model=model, choices=[], usage=usage_of(message)).model_dump()
+
+
+@router.post("/v1/completions", response_model=None)
+async def create_completion(body: CompletionRequest, request: Request):
+    completion_id = new_id("cmpl")
+    generate = completion_to_generate(body, completion_id)
+    stream = await request.app.state.engine.generate(generate)
+    created = now()
+    n = generate.n or 1
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        events = _completion_events(stream, completion_id, created, body.model, n, include_usage)
+        return sse_response(events, stream)
+    result = await collect(stream, n)
+    return Completion(
+        id=completion_id,
+        created=created,
+        model=body.model,
+        choices=[
+            CompletionChoice(
+                index=index,
+                text=choice.text,
+                finish_reason=choice.finish_reason,
+                logprobs=completion_logprobs(choice.logprobs) if generate.logprobs else None,
+            )
+            for index, choice in enumerate(result.choices)
+        ],
+        usage=usage_of(result.last),
+    )

@@ -1,0 +1,186 @@
+"""The engine's domain types for generation: what is asked (parameters, tools),
+what comes back (text pieces, calls, log-probabilities, ends), and the job a
+scheduler runs. Pure data: imports nothing of the engine."""
+
+import enum
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class FinishReason(enum.Enum):
+    STOP = "stop"
+    LENGTH = "length"
+    TOOL_CALLS = "tool_calls"
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    # Defaults as Ollama and llama.cpp's server use them.
+    temperature: float = 0.8
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    # None: a fresh random seed per request.
+    seed: int | None = None
+    # (token id, bias) pairs added to the logits; -100 bans a token.
+    logit_bias: tuple[tuple[int, float], ...] = ()
+    # A GBNF grammar the output must follow (root rule "root"); None: free text.
+    grammar: str | None = None
+    # With a grammar: when non-empty the grammar applies only from the first
+    # occurrence of one of these words on (llama.cpp's lazy grammar), so the
+    # model may write free text before, e.g., "<tool_call>".
+    grammar_triggers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """A function the model may call."""
+
+    name: str
+    description: str
+    # JSON Schema of the arguments object (parsed); {} for any object.
+    parameters: dict
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    id: str
+    name: str
+    # The arguments as JSON object text.
+    arguments: str
+
+
+@dataclass(frozen=True)
+class TopLogprob:
+    token_id: int
+    token: str
+    bytes: bytes
+    logprob: float
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    token_id: int
+    token: str
+    bytes: bytes
+    logprob: float
+    top: tuple[TopLogprob, ...] = ()
+
+
+@dataclass(frozen=True)
+class GenerateParams:
+    model: str
+    # Exactly one of messages and prompt is set. A message is a dict with
+    # "role" and "content", plus "tool_calls" (list of {"id", "type":
+    # "function", "function": {"name", "arguments"}}) on assistant messages
+    # and "tool_call_id"/"name" on tool messages, as chat templates expect.
+    messages: list[dict] | None
+    prompt: str | None
+    max_tokens: int | None
+    stop: tuple[str, ...]
+    sampling: SamplingParams
+    request_id: str
+    # Sequences generated from the one prompt (OpenAI's n).
+    n: int = 1
+    tools: tuple[ToolSpec, ...] = ()
+    # "auto", "none", "required" or "function" (then tool_choice_function names it).
+    tool_choice: str = "auto"
+    tool_choice_function: str = ""
+    parallel_tool_calls: bool = True
+    # "text", "json_object" or "json_schema" (then json_schema holds the schema).
+    response_format: str = "text"
+    json_schema: dict | None = None
+    # None: no log-probabilities; else how many alternatives per token (0-20).
+    top_logprobs: int | None = None
+    # Seconds the model stays loaded after this request; negative: until
+    # unloaded; None: as before.
+    keep_alive: float | None = None
+
+
+@dataclass(frozen=True)
+class TextPiece:
+    text: str
+    index: int = 0
+    # Tokens sampled since the previous piece of this sequence (with logprobs).
+    logprobs: tuple[TokenLogprob, ...] = ()
+    # Tool calls completed since the previous piece of this sequence.
+    tool_calls: tuple[ToolCall, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChoiceEnded:
+    """Sequence ``index`` of a request with n > 1 ended; others go on."""
+
+    index: int
+    finish_reason: FinishReason
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The request's last sequence ended: its reason, and the usage of the whole request."""
+
+    finish_reason: FinishReason
+    prompt_tokens: int
+    completion_tokens: int
+    index: int = 0
+    # Prompt tokens served from a slot's cache instead of being evaluated.
+    cached_prompt_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: BaseException
+
+
+GenerationEvent = TextPiece | ChoiceEnded | Finished | Cancelled | Failed
+
+
+@dataclass
+class GenerationJob:
+    """One request as a scheduler sees it: tokens in, events out through sink."""
+
+    request_id: str
+    prompt_tokens: list[int]
+    max_new_tokens: int
+    stop: tuple[str, ...]
+    sampling: SamplingParams
+    n: int
+    # Called from the scheduler's thread; must be thread-safe.
+    sink: Callable[[GenerationEvent], None]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    enqueued_at: float = field(default_factory=time.monotonic)
+    # None: no log-probabilities; else alternatives per token (0-20).
+    top_logprobs: int | None = None
+    # Write control tokens into the text (tool-call markers such as
+    # [TOOL_CALLS] or <|python_tag|> are control tokens in some vocabularies).
+    special_tokens_as_text: bool = False
+
+
+@dataclass(frozen=True)
+class EmbedParams:
+    model: str
+    inputs: tuple[str, ...]
+    # Cut inputs longer than the context instead of failing.
+    truncate: bool
+    request_id: str
+    # Seconds the model stays loaded after this request; None: as before.
+    keep_alive: float | None = None
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    # One L2-normalised float32 vector per input, in order.
+    vectors: list[np.ndarray]
+    prompt_tokens: int

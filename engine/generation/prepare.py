@@ -1,0 +1,116 @@
+"""The prepare step: everything a validated request needs before it can be
+queued, in one blocking call on a worker thread — the output plan (tools,
+response format and logit bias as the prompt and the sampler need them, with
+the grammar built and checked), the prompt rendered with the chat template,
+and its tokens."""
+
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from hearth.engine.domain import GenerateParams, SamplingParams
+from hearth.engine.errors import ContextLengthExceeded, InvalidArgument, TemplateError
+from hearth.engine.generation.validation import ValidGenerateParams
+from hearth.engine.grammar.json_schema import json_object_grammar, json_schema_grammar
+from hearth.engine.llama.model import MAX_BYTES_PER_TOKEN, LlamaModel
+from hearth.engine.llama.sampling import grammar_parses
+from hearth.engine.templates.chat_template import ChatTemplate, normalize_messages
+from hearth.engine.tools.planning import ToolPlan, plan_tools
+
+
+class ServedModel(Protocol):
+    """What prepare needs of a loaded model (runtime's LoadedModel is one)."""
+
+    model: LlamaModel
+    template: ChatTemplate | None
+    # Why the model has no template, when it has none.
+    template_error: str | None
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def n_ctx(self) -> int:
+        """Context of one sequence: prompt plus output must fit in it."""
+        ...
+
+
+@dataclass(frozen=True)
+class Prepared:
+    tokens: list[int]
+    plan: ToolPlan
+    sampling: SamplingParams
+    # New tokens the sequence may generate: the request's max_tokens within the room left.
+    max_new_tokens: int
+
+
+def _input_param(params: GenerateParams) -> str:
+    return "messages" if params.messages is not None else "prompt"
+
+
+def output_plan(served: ServedModel, params: GenerateParams) -> tuple[ToolPlan, SamplingParams]:
+    """What the request's tools, response_format and logit_bias ask of the
+    prompt and the sampler: the tool plan, and the sampling parameters with
+    its grammar."""
+    n_vocab = served.model.n_vocab()
+    for token, _ in params.sampling.logit_bias:
+        if not 0 <= token < n_vocab:
+            raise InvalidArgument(
+                f"'logit_bias' names token {token}, outside this model's vocabulary (0-{n_vocab - 1})",
+                param="logit_bias",
+            )
+    plan = ToolPlan()
+    if params.tools:
+        template = served.template
+        plan = plan_tools(params, template.family if template else None, template.source if template else None)
+    grammar, triggers, param = plan.grammar, plan.grammar_triggers, "tools"
+    if params.response_format == "json_object":
+        grammar, triggers, param = json_object_grammar(), (), "response_format"
+    elif params.response_format == "json_schema":
+        grammar, triggers, param = json_schema_grammar(params.json_schema or {}), (), "response_format.json_schema"
+    if grammar is not None and not grammar_parses(served.model, grammar):
+        what = "the tools' argument schemas" if param == "tools" else "'response_format'"
+        raise InvalidArgument(f"No usable grammar could be built from {what}", param=param)
+    return plan, replace(params.sampling, grammar=grammar, grammar_triggers=tuple(triggers))
+
+
+def check_text_fits(text: str, n_ctx: int, *, param: str, model: str, what: str = "prompt") -> None:
+    """A text this long cannot fit (see MAX_BYTES_PER_TOKEN): refused before tokenizing."""
+    if len(text.encode("utf-8", "replace")) > n_ctx * MAX_BYTES_PER_TOKEN:
+        raise ContextLengthExceeded(
+            f"This model's maximum context length is {n_ctx} tokens; the {what} is far longer.",
+            param=param,
+            model=model,
+        )
+
+
+def prompt_tokens(served: ServedModel, params: GenerateParams, tools: list[dict] | None = None) -> list[int]:
+    """The prompt's tokens: the messages rendered with the chat template (with
+    ``tools`` in its context), or the raw prompt."""
+    if params.messages is not None:
+        if served.template is None:
+            raise TemplateError(served.template_error or "the model has no usable chat template", param="messages")
+        text = served.template.render(normalize_messages(params.messages), tools=tools)
+        bos = served.template.bos_token
+    else:
+        text, bos = params.prompt or "", ""
+    check_text_fits(text, served.n_ctx, param=_input_param(params), model=served.id)
+    # A template that writes the BOS token itself must not get a second one.
+    tokens = served.model.tokenize(text, add_special=not (bos and text.startswith(bos)))
+    if not tokens:
+        raise InvalidArgument("The prompt is empty", param="prompt")
+    return tokens
+
+
+def prepare(served: ServedModel, params: ValidGenerateParams) -> Prepared:
+    """The output plan and the prompt's tokens of a validated request. Blocking."""
+    plan, sampling = output_plan(served, params)
+    tokens = prompt_tokens(served, params, plan.template_tools)
+    room = served.n_ctx - len(tokens)
+    if room <= 0:
+        raise ContextLengthExceeded(
+            f"This model's maximum context length is {served.n_ctx} tokens. However, your prompt "
+            f"resulted in {len(tokens)} tokens. Please reduce the length of the prompt.",
+            param=_input_param(params),
+            model=served.id,
+        )
+    return Prepared(tokens, plan, sampling, min(params.max_tokens or room, room))

@@ -1,0 +1,72 @@
+"""The config file's model declarations:
+{"models": [{"id", "path", "context_window", "max_output_tokens", "chat_template"}]}."""
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hearth.settings.file import edit_config_document
+
+log = logging.getLogger(__name__)
+
+MODELS_KEY = "models"
+
+# Segments separated by "/" (a pulled model's "hf.co/owner/repo:Q4_K_M"), each
+# starting with a letter or digit, so no segment is "." or "..".
+MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]*(/[A-Za-z0-9][A-Za-z0-9._:\-]*)*$"
+MODEL_ID_MAX_LENGTH = 200
+
+
+class ModelEntry(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(pattern=MODEL_ID_PATTERN, max_length=MODEL_ID_MAX_LENGTH, description="Id clients use in requests.")
+    path: Path = Field(description="Path of the GGUF file; relative paths are relative to the config file.")
+    context_window: int | None = Field(default=None, ge=256, le=1_048_576)
+    max_output_tokens: int | None = Field(default=None, ge=1, le=1_048_576)
+    chat_template: str | None = Field(default=None, description="Jinja chat template overriding the file's.")
+
+
+class ConfigFile(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    models: list[ModelEntry] = Field(default_factory=list)
+
+
+def load_config_file(path: Path) -> ConfigFile:
+    """The parsed config; an absent file is an empty config, a broken one is logged and skipped."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ConfigFile()
+    except OSError as exc:
+        log.warning("cannot read config file %s: %s", path, exc)
+        return ConfigFile()
+    try:
+        config = ConfigFile.model_validate(json.loads(raw))
+    except (ValueError, ValidationError) as exc:
+        log.warning("ignoring invalid config file %s: %s", path, exc)
+        return ConfigFile()
+    for entry in config.models:
+        if not entry.path.is_absolute():
+            entry.path = (path.parent / entry.path).resolve()
+    return config
+
+
+def edit_model_entries(path: Path, edit: Callable[[list[Any]], list[Any]]) -> None:
+    """Rewrites the file's "models" list as ``edit`` returns it, keeping every other
+    key ("settings", which the desktop window writes, and any unknown one).
+    Raises ValueError when the file is not a JSON object (it is then left alone)
+    and OSError when it cannot be written."""
+
+    def edit_document(document: dict[str, Any]) -> None:
+        models = document.get(MODELS_KEY, [])
+        if not isinstance(models, list):
+            raise ValueError(f'"{MODELS_KEY}" in {path} is not a list')
+        document[MODELS_KEY] = edit(list(models))
+
+    edit_config_document(path, edit_document)

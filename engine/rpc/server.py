@@ -1,0 +1,92 @@
+"""Builds and runs the engine's gRPC server: Engine service, health, reflection."""
+
+import asyncio
+import logging
+import signal
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from hearth.auth import UnsafeBind, address_host, check_bind, normalized_key
+
+# Both ends of the wire agree on the largest message.
+from hearth.client.channel import MAX_MESSAGE_BYTES
+from hearth.engine.core import EngineCore
+from hearth.engine.llama.backend import BackendUnavailable, backend_info
+from hearth.engine.rpc.interceptors import ApiKeyInterceptor, ErrorMappingInterceptor
+from hearth.engine.rpc.servicer import EngineServicer
+from hearth.engine.templates.chat_template import shutdown_renderers
+from hearth.engine.v1 import engine_pb2, engine_pb2_grpc
+from hearth.settings.engine import EngineSettings
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = engine_pb2.DESCRIPTOR.services_by_name["Engine"].full_name
+
+
+async def serve(settings: EngineSettings) -> None:
+    api_key = normalized_key(settings.api_key)
+    try:
+        check_bind(
+            address_host(settings.engine_address),
+            api_key=api_key,
+            allow_remote=settings.allow_remote,
+            what="the engine",
+        )
+    except UnsafeBind as exc:
+        log.error("%s", exc)
+        raise SystemExit(2) from None
+    try:
+        backend = backend_info()
+    except BackendUnavailable as exc:
+        log.error("%s", exc)
+        raise SystemExit(3) from None
+    core = EngineCore(settings, backend)
+    await core.start()
+    # The key check comes first: a call without it reaches nothing else.
+    interceptors: list[grpc.aio.ServerInterceptor] = [ApiKeyInterceptor(api_key)] if api_key else []
+    interceptors.append(ErrorMappingInterceptor())
+    server = grpc.aio.server(
+        interceptors=interceptors,
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    engine_pb2_grpc.add_EngineServicer_to_server(EngineServicer(core), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    try:
+        server.add_insecure_port(settings.engine_address)
+    except RuntimeError:
+        log.error("cannot listen on %s: the address is in use or invalid", settings.engine_address)
+        await core.stop()
+        shutdown_renderers()
+        raise SystemExit(2) from None
+    await server.start()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info(
+        "engine listening on %s (backend %s, gpu offload %s, models in %s)",
+        settings.engine_address,
+        backend.backend.value,
+        core.gpu_offload,
+        settings.models_dir,
+    )
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("engine shutting down")
+    await health_servicer.enter_graceful_shutdown()
+    # Watchers would hold the grace period below to its end.
+    core.events.close()
+    # Streams in flight get a few seconds to finish, then are cancelled.
+    await server.stop(grace=5.0)
+    await core.stop()
+    shutdown_renderers()

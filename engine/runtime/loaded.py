@@ -1,0 +1,116 @@
+"""A loaded model (weights, chat template, scheduler and the bookkeeping the
+runtime keeps on it), and the default way to load one."""
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from hearth.engine.errors import TemplateError
+from hearth.engine.llama.context import LlamaContext
+from hearth.engine.llama.model import LlamaModel
+from hearth.engine.models.registry import ModelRecord
+from hearth.engine.runtime.embeddings import ModelEmbedder
+from hearth.engine.runtime.memory import resident_bytes
+from hearth.engine.runtime.scheduler import BatchScheduler
+from hearth.engine.templates.chat_template import ChatTemplate, choose_template
+from hearth.settings.engine import EngineSettings
+
+
+@dataclass
+class LoadedModel:
+    record: ModelRecord
+    model: LlamaModel
+    template: ChatTemplate | None
+    template_error: str | None
+    # Measured: weights plus what the process grew by while making the context.
+    memory_bytes: int
+    scheduler: BatchScheduler
+    # What the memory budget counts for it: the estimate made before loading,
+    # so that the same models always make the same decisions.
+    accounted_bytes: int = 0
+    # Seconds it stays loaded once idle; negative: until unloaded.
+    keep_alive: float = 0.0
+    active: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+    # Its embedding context, made on the first Embed (service.embedding).
+    embedder: ModelEmbedder | None = None
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def n_ctx(self) -> int:
+        """Context of one sequence: prompt plus output must fit in it."""
+        return min(self.record.context_window, self.scheduler.n_ctx_seq)
+
+    def expires_in(self, now: float) -> float:
+        """Seconds until the keep-alive unloads it: negative for never, the
+        whole keep-alive while it serves requests."""
+        if self.keep_alive < 0:
+            return -1.0
+        if self.active:
+            return self.keep_alive
+        return max(0.0, self.keep_alive - (now - self.last_used))
+
+    def expired(self, now: float) -> bool:
+        return self.active == 0 and self.keep_alive >= 0 and now - self.last_used >= self.keep_alive
+
+    def close(self) -> None:
+        self.scheduler.close()  # frees the context too
+        if self.embedder is not None:
+            self.embedder.close()
+        self.model.close()
+
+
+def load_model(record: ModelRecord, settings: EngineSettings, *, gpu_offload: bool, threads: int) -> LoadedModel:
+    """Loads a model and starts its scheduler; blocking (what ModelRuntime runs on a worker thread)."""
+    assert record.info is not None
+    model = LlamaModel(record.path, gpu_offload=gpu_offload)
+    # llama.cpp does not report its buffers: the context's KV cache and
+    # compute buffers are what the process grew by while creating it.
+    rss_before_context = resident_bytes()
+    template: ChatTemplate | None = None
+    template_error: str | None = None
+    try:
+        template = choose_template(
+            gguf_template=record.info.chat_template,
+            override=record.chat_template_override,
+            architecture=record.info.architecture,
+            bos_token=model.bos_text(),
+            eos_token=model.eos_text(),
+        )
+    except TemplateError as exc:
+        # The model still serves raw completions; chat requests get this error.
+        template_error = exc.message
+    stop_token_ids = frozenset(
+        token
+        for text in (template.stop if template else ())
+        if (token := model.single_token_id(text)) is not None
+    )
+    try:
+        scheduler = BatchScheduler(
+            record.id,
+            model,
+            lambda: LlamaContext(
+                model,
+                n_ctx_seq=record.context_window,
+                n_seq=settings.parallel,
+                n_batch=settings.batch_size,
+                threads=threads,
+            ),
+            stop_token_ids,
+            settings.max_queue,
+        )
+    except BaseException:
+        model.close()
+        raise
+    return LoadedModel(
+        record=record,
+        model=model,
+        template=template,
+        template_error=template_error,
+        memory_bytes=model.size_bytes() + max(0, resident_bytes() - rss_before_context),
+        scheduler=scheduler,
+    )

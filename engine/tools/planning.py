@@ -1,0 +1,86 @@
+"""Planning a request's tools: what the prompt and the sampler get for its
+tools and tool_choice (``plan_tools``, ``ToolPlan``). The call formats are
+read in formats, the streaming extractors live in extractors and the
+grammars for calls in grammars."""
+
+from dataclasses import dataclass, replace
+
+from hearth.engine.domain import GenerateParams, ToolSpec
+from hearth.engine.tools.extractors import (
+    AutoExtractor,
+    ForcedExtractor,
+    ToolCallExtractor,
+)
+from hearth.engine.tools.grammars import (
+    call_marker,
+    forced_call_grammar,
+    lazy_call_grammar,
+)
+
+
+def openai_tools(tools: tuple[ToolSpec, ...] | list[ToolSpec]) -> list[dict]:
+    """Tools as chat templates expect them (OpenAI's shape)."""
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": tool.name,
+                "description": tool.description,
+                "parameters": tool.parameters or {"type": "object", "properties": {}},
+            },
+        }
+        for tool in tools
+    ]
+
+
+@dataclass(frozen=True)
+class ToolPlan:
+    # Tools as the chat template receives them (OpenAI's [{"type": "function",
+    # "function": {...}}]); None: the template gets no tools.
+    template_tools: list[dict] | None = None
+    # GBNF grammar the output must follow, and its lazy triggers (see SamplingParams).
+    grammar: str | None = None
+    grammar_triggers: tuple[str, ...] = ()
+    # Whether outputs are read for tool calls (a new extractor per sequence).
+    extracts: bool = False
+    # The names calls may use; whether the whole output is the call(s) (forced);
+    # whether more than one call is kept.
+    tool_names: frozenset[str] = frozenset()
+    forced: bool = False
+    parallel: bool = True
+
+    def new_extractor(self) -> ToolCallExtractor:
+        if not self.extracts:
+            return ToolCallExtractor()
+        if self.forced:
+            return ForcedExtractor(self.tool_names, self.parallel)
+        return AutoExtractor(self.tool_names, self.parallel)
+
+
+def plan_tools(
+    params: GenerateParams, template_family: str | None, template_source: str | None = None
+) -> ToolPlan:
+    """The plan for ``params``' tools; ``template_family`` is the built-in
+    template's name ("gemma", "llama3", "chatml", "mistral", "phi3") or None
+    for a model's own template (then the family is guessed from its text,
+    ``template_source``, when given)."""
+    if not params.tools or params.tool_choice == "none":
+        return ToolPlan()
+    tools = params.tools
+    # The validation gate made sure a named function is among the tools.
+    if params.tool_choice == "function":
+        tools = tuple(tool for tool in params.tools if tool.name == params.tool_choice_function)
+    plan = ToolPlan(
+        template_tools=openai_tools(tools),
+        extracts=True,
+        tool_names=frozenset(tool.name for tool in tools),
+        parallel=params.parallel_tool_calls,
+    )
+    if params.tool_choice in ("required", "function"):
+        grammar = forced_call_grammar(tools, parallel=params.parallel_tool_calls)
+        return replace(plan, grammar=grammar, forced=True)
+    marker = call_marker(template_family, template_source)
+    if marker is None:
+        return plan
+    grammar = lazy_call_grammar(tools, start=marker, parallel=params.parallel_tool_calls)
+    return replace(plan, grammar=grammar, grammar_triggers=(marker,))

@@ -1,0 +1,71 @@
+"""`hearth models`: the engine's view of the models, or the folder's when no engine runs."""
+
+import json
+import logging
+
+from hearth.client import EngineCallError, EngineClient, model_state_name
+from hearth.engine.v1 import engine_pb2 as pb
+from hearth.formatting import human_bytes, human_count
+from hearth.settings.engine import EngineSettings
+
+log = logging.getLogger(__name__)
+
+
+def _from_engine(address: str, api_key: str | None = None) -> list[pb.Model] | None:
+    with EngineClient(address, api_key=api_key) as client:
+        try:
+            return client.list_models(timeout=5)
+        except EngineCallError as exc:
+            if exc.not_listening:
+                return None
+            if exc.code == "UNAUTHENTICATED":
+                log.warning("the engine at %s wants an API key (LLM_API_KEY); listing the folder instead", address)
+                return None
+            raise
+
+
+def _from_folder(settings: EngineSettings) -> list[pb.Model]:
+    from hearth.engine.models.registry import ModelRegistry
+    from hearth.engine.rpc.convert import model_to_proto
+    from hearth.engine.service.views import describe
+
+    registry = ModelRegistry(settings.models_dir, settings.config_file, settings.context_size)
+    return [model_to_proto(describe(record)) for record in registry.scan().values()]
+
+
+def print_models(settings: EngineSettings, *, as_json: bool) -> int:
+    models = _from_engine(settings.engine_address, settings.api_key)
+    source = f"engine at {settings.engine_address}"
+    if models is None:
+        models = _from_folder(settings)
+        source = f"{settings.models_dir} (engine not running)"
+    if as_json:
+        from google.protobuf.json_format import MessageToDict
+
+        print(json.dumps([MessageToDict(m, preserving_proto_field_name=True) for m in models], indent=2))
+        return 0
+    print(f"Models from {source}:")
+    if not models:
+        print("  none; put *.gguf files in the models folder or run `hearth pull-default`")
+        return 0
+    rows = [("ID", "STATE", "ARCH", "PARAMS", "QUANT", "SIZE", "CONTEXT", "TEMPLATE")]
+    for m in models:
+        state = model_state_name(m.state)
+        if m.state_reason:
+            state += f" ({m.state_reason[:60]})"
+        rows.append(
+            (
+                m.id,
+                state,
+                m.architecture or "-",
+                human_count(m.parameter_count) if m.parameter_count else "-",
+                m.quantization or "-",
+                human_bytes(m.file_size_bytes),
+                str(m.context_window),
+                m.chat_template_source or "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0

@@ -1,0 +1,45 @@
+"""Adapter settings, read from LLM_* environment variables and command-line flags."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hearth.settings.engine import DEFAULT_ENGINE_ADDRESS
+from hearth.settings.file import sources_with_config_file
+
+
+class AdapterSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LLM_", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        # Flags > LLM_* variables > the config file's "settings" object > defaults.
+        return sources_with_config_file(
+            settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+        )
+
+    server_host: str = Field(default="127.0.0.1", description="Address the REST server binds.")
+    server_port: int = Field(default=11434, ge=1, le=65535, description="Port of the REST server.")
+    engine_address: str = Field(default=DEFAULT_ENGINE_ADDRESS, description="Engine gRPC host:port.")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Browser origins allowed besides localhost ones (JSON list in LLM_CORS_ORIGINS).",
+    )
+    health_timeout: float = Field(default=2.0, gt=0, le=60, description="Seconds /health waits for the engine.")
+    api_key: str | None = Field(
+        default=None,
+        repr=False,
+        description="When set, every route but /health requires 'Authorization: Bearer <key>'; sent to the engine too.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host header values accepted besides loopback ones (JSON list in LLM_ALLOWED_HOSTS; '*' for any).",
+    )
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, le=1 << 30, description="Largest request body; larger ones get 413."
+    )
+    allow_remote: bool = Field(
+        default=False,
+        description="Allow listening on a non-loopback address without an API key.",
+    )

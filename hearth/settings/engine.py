@@ -1,0 +1,152 @@
+"""Engine settings, read from LLM_* environment variables and command-line flags."""
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from hearth.paths import default_config_file, default_models_dir
+from hearth.settings.file import sources_with_config_file
+
+DEFAULT_ENGINE_ADDRESS = "127.0.0.1:50051"
+
+# Sizes as people write them: decimal (MB, GB) and binary (MiB, GiB) units.
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "t": 1000**4,
+    "tb": 1000**4,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+
+
+def parse_byte_size(value: object) -> object:
+    """'8GiB', '512MB', '1.5 GB' or a plain number of bytes, as bytes; anything
+    else is passed on for pydantic to refuse."""
+    if not isinstance(value, str):
+        return value
+    match = _SIZE.match(value)
+    if match is None or match.group(2).lower() not in _UNITS:
+        raise ValueError(f"{value!r} is not a size: give bytes, or a number with B, KB, MB, GB, KiB, MiB or GiB")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+ByteSize = Annotated[int, BeforeValidator(parse_byte_size)]
+
+
+class EngineSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LLM_", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        # Flags > LLM_* variables > the config file's "settings" object > defaults.
+        return sources_with_config_file(
+            settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+        )
+
+    models_dir: Path = Field(
+        default_factory=default_models_dir,
+        description="Folder scanned for *.gguf files; each file becomes a model named after it.",
+    )
+    config_file: Path = Field(
+        default_factory=default_config_file,
+        description='JSON file declaring extra models: {"models": [{"id", "path", ...}]}.',
+    )
+    engine_address: str = Field(
+        default=DEFAULT_ENGINE_ADDRESS,
+        description="host:port the gRPC server binds.",
+    )
+    use_gpu: bool = Field(
+        default=True,
+        description="Offload all layers to the GPU when this llama.cpp build supports it.",
+    )
+    keep_alive: float = Field(
+        default=300.0,
+        ge=0,
+        description=(
+            "Seconds a model stays loaded after its last request; 0 unloads at once. "
+            "A request's own keep-alive overrides it for its model."
+        ),
+    )
+    memory_budget: ByteSize | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Memory the loaded models may take together (bytes, or e.g. '8GiB', '512MB'); loading past it "
+            "unloads the least recently used idle models. Default: 90% of the GPUs' memory when layers are "
+            "offloaded to one, else 75% of RAM."
+        ),
+    )
+    max_loaded_models: int = Field(
+        default=0,
+        ge=0,
+        le=1024,
+        description="Most models loaded at once; loading one more unloads the least recently used idle one. 0: no limit.",
+    )
+    load_wait: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description=(
+            "Seconds a load waits for busy models to finish when only they stand in the way of the memory "
+            "budget, before failing with MODEL_BUSY."
+        ),
+    )
+    context_size: int = Field(
+        default=8192,
+        ge=256,
+        le=1_048_576,
+        description="Most context a model is served with, unless its config entry says otherwise.",
+    )
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="CPU threads for llama.cpp; default: the machine's cores.",
+    )
+    batch_size: int = Field(default=512, ge=32, le=8192, description="Tokens evaluated per decode step.")
+    parallel: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Sequences one model decodes at once (slots); each has the model's full context.",
+    )
+    max_queue: int = Field(
+        default=64,
+        ge=1,
+        le=100_000,
+        description="Requests that may wait for one model before new ones are refused.",
+    )
+    api_key: str | None = Field(
+        default=None,
+        repr=False,
+        description="When set, every gRPC method but health requires metadata 'authorization: Bearer <key>'.",
+    )
+    allow_remote: bool = Field(
+        default=False,
+        description="Allow listening on a non-loopback address without an API key.",
+    )
+    hf_cache_dir: Path | None = Field(
+        default=None,
+        description="Download cache for pulls from Hugging Face; default: huggingface_hub's (HF_HOME, HF_HUB_CACHE).",
+    )
+    pull_chunk_bytes: int = Field(
+        default=512 * 1024,
+        ge=4096,
+        le=64 * 1024 * 1024,
+        description="Bytes a pull reads between progress reports; a cancelled pull stops at the next chunk.",
+    )

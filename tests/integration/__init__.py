@@ -1,0 +1,1 @@
+"""Tests against real parts: engines, servers, models, the official clients, real agents."""

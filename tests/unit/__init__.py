@@ -1,0 +1,1 @@
+"""Tests with no model and no server: pure logic, templates, translation, the desktop state."""

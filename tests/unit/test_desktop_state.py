@@ -1,0 +1,370 @@
+"""The desktop window's state logic, without a display: what the tables, the
+plots and the playground show for given gRPC replies and events; settings
+validation and saving; the config file's "settings" as a settings source."""
+
+
+import pytest
+
+from hearth.desktop import messages as msg
+from hearth.desktop.frame_pacing import FramePacer
+from hearth.desktop.request_log import RequestLog, request_row
+from hearth.desktop.state import (
+    DesktopState,
+    adapter_health_text,
+    model_row,
+    server_summary,
+    task_view,
+)
+from hearth.engine.v1 import engine_pb2 as pb
+from hearth.formatting import human_bytes, human_count, human_duration
+
+GEMMA = pb.Model(
+    id="gemma-3-270m-q4_k_m",
+    path="/models/gemma-3-270m-q4_k_m.gguf",
+    file_size_bytes=253_114_624,
+    architecture="gemma3",
+    parameter_count=268_098_176,
+    quantization="Q4_K_M",
+    trained_context_length=32768,
+    context_window=8192,
+    has_chat_template=False,
+    chat_template_source="builtin:gemma",
+    state=pb.MODEL_STATE_UNLOADED,
+)
+QWEN = pb.Model(
+    id="qwen",
+    file_size_bytes=1_000_000_000,
+    architecture="qwen2",
+    parameter_count=1_540_000_000,
+    quantization="Q8_0",
+    trained_context_length=8192,
+    context_window=8192,
+    has_chat_template=True,
+    chat_template_source="gguf",
+    state=pb.MODEL_STATE_READY,
+    memory_bytes=1_100_000_000,
+)
+BROKEN = pb.Model(id="broken", file_size_bytes=30, state=pb.MODEL_STATE_INVALID, state_reason="not a GGUF file")
+
+
+def finished(
+    model="gemma-3-270m-q4_k_m",
+    *,
+    at=1000.0,
+    outcome=pb.REQUEST_OUTCOME_COMPLETED,
+    tps=50.0,
+    error="",
+    request_id="r1",
+    finish=pb.FINISH_REASON_STOP,
+) -> pb.WatchEventsResponse:
+    return pb.WatchEventsResponse(
+        timestamp=at,
+        request_finished=pb.RequestFinished(
+            request_id=request_id,
+            model=model,
+            prompt_tokens=12,
+            completion_tokens=34,
+            time_to_first_token_seconds=0.1,
+            duration_seconds=0.8,
+            tokens_per_second=tps,
+            outcome=outcome,
+            finish_reason=finish if outcome == pb.REQUEST_OUTCOME_COMPLETED else pb.FINISH_REASON_UNSPECIFIED,
+            error=error,
+        ),
+    )
+
+
+def state_changed(model: str, state: int, reason: str = "", at: float = 1000.0) -> pb.WatchEventsResponse:
+    return pb.WatchEventsResponse(
+        timestamp=at, model_state_changed=pb.ModelStateChanged(model=model, state=state, reason=reason)
+    )
+
+
+class Clock:
+    def __init__(self, now: float = 990.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def state(clock) -> DesktopState:
+    return DesktopState("127.0.0.1:50051", "http://127.0.0.1:11434", clock=clock)
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def test_sizes_counts_and_durations_read_as_people_write_them():
+    assert human_bytes(512) == "512 B"
+    assert human_bytes(253_114_624) == "253.1 MB"
+    assert human_bytes(4_200_000_000) == "4.2 GB"
+    assert human_count(268_098_176) == "268M"
+    assert human_count(1_540_000_000) == "1.5B"
+    assert human_duration(5) == "5s"
+    assert human_duration(125) == "2m 05s"
+    assert human_duration(3723) == "1h 02m 03s"
+
+
+# ---------------------------------------------------------------- models table
+
+
+def test_a_model_row_shows_every_column():
+    row = model_row(GEMMA)
+    assert row.id == "gemma-3-270m-q4_k_m"
+    assert (row.architecture, row.parameters, row.quantization) == ("gemma3", "268M", "Q4_K_M")
+    assert row.file_size == "253.1 MB"
+    assert row.context == "8192 (trained 32768)"
+    assert row.chat_template == "no, uses builtin:gemma"
+    assert row.state_text == "unloaded"
+    assert row.can_load and not row.can_unload
+
+
+def test_ready_and_invalid_models_offer_the_right_action():
+    ready = model_row(QWEN)
+    assert ready.chat_template == "yes (in file)"
+    assert ready.context == "8192"
+    assert ready.can_unload and not ready.can_load
+    assert ready.memory == "1.1 GB"
+    broken = model_row(BROKEN)
+    assert broken.state_text == "invalid: not a GGUF file"
+    assert not broken.can_load and not broken.can_unload and not broken.usable
+    assert broken.architecture == "-" and broken.parameters == "-"
+
+
+def test_the_table_follows_listings_and_state_events(state):
+    state.apply(msg.ModelsListed((GEMMA, QWEN, BROKEN)))
+    assert [row.id for row in state.model_rows()] == ["gemma-3-270m-q4_k_m", "qwen", "broken"]
+    version = state.models_version
+
+    # An event changes the row at once, before the next listing.
+    state.apply(msg.EngineEvent(state_changed(GEMMA.id, pb.MODEL_STATE_LOADING)))
+    assert state.models_version > version
+    assert state.model_rows()[0].state == "loading"
+    state.apply(msg.EngineEvent(state_changed(GEMMA.id, pb.MODEL_STATE_FAILED, "out of memory")))
+    assert state.model_rows()[0].state_text == "failed: out of memory"
+    assert state.model_rows()[0].can_load  # a failed load may be retried
+
+    # The next listing is the truth again.
+    ready = pb.Model()
+    ready.CopyFrom(GEMMA)
+    ready.state = pb.MODEL_STATE_READY
+    state.apply(msg.ModelsListed((ready, QWEN, BROKEN)))
+    assert state.model_rows()[0].state_text == "ready"
+
+
+def test_an_unchanged_listing_does_not_redraw_the_table(state):
+    state.apply(msg.ModelsListed((GEMMA, QWEN)))
+    version = state.models_version
+    state.apply(msg.ModelsListed((GEMMA, QWEN)))
+    assert state.models_version == version
+    state.apply(msg.ModelsListed((GEMMA,)))
+    assert state.models_version > version
+
+
+def test_an_empty_folder_is_told_apart_from_no_answer_yet(state):
+    version = state.models_version
+    assert not state.models_listed
+    state.apply(msg.ModelsListed(()))
+    assert state.models_listed and state.models_version > version
+    assert state.model_rows() == []
+
+
+def test_events_about_unknown_models_change_nothing(state):
+    state.apply(msg.ModelsListed((GEMMA,)))
+    version = state.models_version
+    state.apply(msg.EngineEvent(state_changed("elsewhere", pb.MODEL_STATE_READY)))
+    assert state.models_version == version
+
+
+def test_the_playground_offers_usable_models_ready_first(state):
+    state.apply(msg.ModelsListed((GEMMA, QWEN, BROKEN)))
+    assert state.chat_models() == ["qwen", "gemma-3-270m-q4_k_m"]
+
+
+# ---------------------------------------------------------------- server
+
+
+def status(**overrides) -> pb.GetStatusResponse:
+    values = dict(
+        backend=pb.BACKEND_CUDA,
+        gpu_offload=True,
+        engine_version="0.1.0",
+        llama_cpp_python_version="0.3.36",
+        loaded_models=[pb.LoadedModel(id="qwen", memory_bytes=1_100_000_000, active_requests=2, idle_seconds=0)],
+        process_memory_bytes=1_500_000_000,
+        system_memory_total_bytes=16_000_000_000,
+        system_memory_available_bytes=9_000_000_000,
+        uptime_seconds=3723,
+        models_dir="/models",
+        keep_alive_seconds=300,
+    )
+    values.update(overrides)
+    return pb.GetStatusResponse(**values)
+
+
+def test_the_server_summary_names_backend_offload_uptime_and_memory():
+    summary = server_summary(status())
+    assert summary.backend == "CUDA"
+    assert summary.gpu_offload.startswith("on")
+    assert summary.uptime == "1h 02m 03s"
+    assert summary.engine_memory == "1.5 GB"
+    assert summary.system_memory == "9.0 GB free of 16.0 GB"
+    assert summary.keep_alive == "300 s"
+    assert [(m.id, m.memory, m.active_requests) for m in summary.loaded] == [("qwen", "1.1 GB", 2)]
+    assert server_summary(status(backend=pb.BACKEND_METAL)).backend == "Metal"
+    cpu = server_summary(status(backend=pb.BACKEND_CPU, gpu_offload=False))
+    assert (cpu.backend, cpu.gpu_offload) == ("CPU", "off")
+
+
+def test_engine_reachability_follows_polls(state):
+    assert state.engine_reachable is None
+    state.apply(msg.EngineUnavailable("unavailable: connection refused", nothing_listening=True))
+    assert state.engine_reachable is False and state.engine_nothing_listening
+    state.apply(msg.StatusReceived(status()))
+    assert state.engine_reachable is True and state.server.backend == "CUDA"
+    assert state.models_dir == "/models"
+
+
+def test_adapter_health_says_what_answers():
+    assert adapter_health_text(None) == ("checking...", False)
+    assert adapter_health_text(msg.AdapterHealth("http://h:1", 200)) == ("ok at http://h:1", True)
+    text, healthy = adapter_health_text(msg.AdapterHealth("http://h:1", 503))
+    assert "503" in text and not healthy
+    text, healthy = adapter_health_text(msg.AdapterHealth("http://h:1", None, "ConnectError"))
+    assert text == "not answering at http://h:1" and not healthy
+
+
+# ---------------------------------------------------------------- request log
+
+
+def test_a_finished_request_becomes_a_log_row():
+    row = request_row(finished(tps=52.34))
+    assert (row.model, row.prompt_tokens, row.completion_tokens) == ("gemma-3-270m-q4_k_m", 12, 34)
+    assert row.duration == "0.80 s"
+    assert row.speed == "52.3"
+    assert row.outcome_text == "completed (stop)"
+    assert not row.is_error
+    assert request_row(state_changed("m", pb.MODEL_STATE_READY)) is None
+
+
+def test_failures_stand_out_with_their_error():
+    row = request_row(finished(outcome=pb.REQUEST_OUTCOME_FAILED, tps=0, error="context length exceeded"))
+    assert row.is_error
+    assert row.outcome_text == "failed (context length exceeded)"
+    assert row.speed == "-"
+
+
+def test_the_log_filters_by_text_and_outcome_newest_first():
+    log = RequestLog()
+    log.add(request_row(finished("gemma", at=1, request_id="a")))
+    log.add(request_row(finished("qwen", at=2, request_id="b", outcome=pb.REQUEST_OUTCOME_CANCELLED)))
+    log.add(request_row(finished("qwen", at=3, request_id="c", outcome=pb.REQUEST_OUTCOME_FAILED, error="boom")))
+    assert [row.request_id for row in log.filtered()] == ["c", "b", "a"]
+    assert [row.request_id for row in log.filtered("QWEN")] == ["c", "b"]
+    assert [row.request_id for row in log.filtered(outcome="Failed")] == ["c"]
+    assert [row.request_id for row in log.filtered("boom")] == ["c"]
+    assert [row.request_id for row in log.filtered("gemma", "Cancelled")] == []
+    assert [row.request_id for row in log.filtered(limit=1)] == ["c"]
+    version = log.version
+    log.clear()
+    assert log.version > version and log.filtered() == []
+
+
+def test_the_log_keeps_a_bounded_history():
+    log = RequestLog(limit=3)
+    for i in range(5):
+        log.add(request_row(finished(request_id=str(i))))
+    assert [row.request_id for row in log.filtered()] == ["4", "3", "2"]
+
+
+# ---------------------------------------------------------------- performance plots
+
+
+def test_plots_get_a_speed_point_per_completed_request_and_memory_per_poll(state, clock):
+    state.apply(msg.EngineEvent(finished(at=1000.0, tps=40.0)))
+    state.apply(msg.EngineEvent(finished(at=1005.0, outcome=pb.REQUEST_OUTCOME_CANCELLED, tps=0)))
+    state.apply(msg.EngineEvent(finished(at=1010.0, tps=60.0)))
+    xs, ys = state.performance.tokens_per_second.values()
+    assert xs == [10.0, 20.0]  # seconds since the window opened (at 990)
+    assert ys == [40.0, 60.0]
+    assert len(state.requests.rows) == 3  # the log has them all
+
+    clock.now = 1001.0
+    state.apply(msg.StatusReceived(status()))
+    clock.now = 1002.0
+    state.apply(msg.StatusReceived(status(loaded_models=[], process_memory_bytes=500_000_000)))
+    xs, engine = state.performance.engine_memory_mb.values()
+    assert xs == [11.0, 12.0]
+    assert engine == [1500.0, 500.0]
+    assert state.performance.models_memory_mb.values()[1] == [1100.0, 0.0]
+
+
+# ---------------------------------------------------------------- playground
+
+
+def test_a_streamed_reply_grows_then_ends_with_its_usage(state, clock):
+    chat_id = state.begin_chat("Name three colours.")
+    assert state.chat.streaming
+    assert [(t.role, t.content) for t in state.chat.history()] == [("user", "Name three colours.")]
+    state.apply(msg.ChatDelta(chat_id, "Red, "))
+    state.apply(msg.ChatDelta(chat_id, "green."))
+    assert state.chat.turns[-1].content == "Red, green."
+    clock.now += 2
+    state.apply(msg.ChatEnded(chat_id, finish_reason="stop", prompt_tokens=10, completion_tokens=4))
+    assert not state.chat.streaming
+    assert "10 prompt + 4 completion tokens" in state.chat.last_result and "stop" in state.chat.last_result
+    assert [t.role for t in state.chat.history()] == ["user", "assistant"]
+
+
+def test_stopped_failed_and_stale_streams(state):
+    first = state.begin_chat("one")
+    state.apply(msg.ChatEnded(first, cancelled=True))
+    assert "stopped" in state.chat.last_result
+    second = state.begin_chat("two")
+    state.apply(msg.ChatDelta(first, "late text from a stopped stream"))
+    assert state.chat.turns[-1].content == ""
+    state.apply(msg.ChatEnded(second, error="not_found: no model has that id [MODEL_NOT_FOUND]"))
+    assert state.chat.last_result.startswith("error: not_found")
+    assert state.chat.turns[-1].role == "user"  # the empty reply is dropped
+    state.chat.clear()
+    assert state.chat.turns == [] and not state.chat.streaming
+
+
+# ---------------------------------------------------------------- long actions and notices
+
+
+def test_progress_bars_know_when_progress_is_unknown(state):
+    state.apply(msg.TaskProgress("load:m", "Loading m"))
+    state.apply(msg.TaskProgress("copy:x", "Adding x.gguf", 50_000_000, 200_000_000))
+    views = {view.label: view for view in state.task_views()}
+    assert views["Loading m"].fraction is None
+    assert views["Adding x.gguf"].fraction == 0.25
+    assert "50.0 MB of 200.0 MB (25%)" in views["Adding x.gguf"].overlay
+    state.apply(msg.TaskEnded("copy:x", False, "Could not add x.gguf: disk full"))
+    assert [view.label for view in state.task_views()] == ["Loading m"]
+    assert state.notices.latest == msg.Notice("Could not add x.gguf: disk full", "error")
+    assert task_view(msg.TaskProgress("t", "T", 5, 4)).fraction == 1.0
+
+
+# ---------------------------------------------------------------- frame pacing
+
+
+def test_the_frame_rate_is_high_while_the_user_acts_and_low_when_idle(clock):
+    pacer = FramePacer(active=0.02, idle=0.1, linger=1.0, clock=clock)
+    assert pacer.delay(clock.now, busy=True) == pytest.approx(0.02)
+    clock.now += 0.5
+    assert pacer.delay(clock.now, busy=False) == pytest.approx(0.02)  # still lingering
+    clock.now += 0.6
+    assert pacer.delay(clock.now, busy=False) == pytest.approx(0.1)
+    started = clock.now
+    clock.now += 0.04  # a slow frame: only the rest of the interval is slept
+    assert pacer.delay(started, busy=False) == pytest.approx(0.06)
+    clock.now += 1.0
+    assert pacer.delay(started, busy=False) == 0.0
