@@ -46,21 +46,49 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-# llama-cpp-python builds llama.cpp from source on first install (minutes);
-# pip caches the wheel, so later installs on this machine are quick.
-$(STAMP).runtime: pyproject.toml | $(PY)
+# llama.cpp is built once, portably, into a wheel of our own: CPU backends for
+# several instruction sets, the best one chosen at run time (as Ollama and
+# llama.cpp's releases build it), never -march=native. The wheel's folder is
+# named after its flags, so a wheel built with other flags (or one pip cached
+# from a native build) is never picked up by mistake. GPU=cuda adds CUDA.
+LLAMA_CPP_VERSION := 0.3.36
+GPU ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo cuda)
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON -DGGML_BACKEND_DIR:STRING=llama_cpp/lib -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
+ifeq ($(GPU),cuda)
+LLAMA_CMAKE_ARGS += -DGGML_CUDA=ON
+endif
+WHEELHOUSE := .cache/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(shell echo '$(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
+LLAMA_WHEEL_STAMP := $(WHEELHOUSE)/.built
+PIP_INSTALL := $(PY) -m pip install --quiet --find-links $(WHEELHOUSE) --only-binary llama-cpp-python
+# The wheel just built replaces whatever llama-cpp-python the venv had (pip
+# keeps an installed version that satisfies the pin, whatever its flags).
+INSTALL_LLAMA := $(PY) -m pip install --quiet --no-deps --force-reinstall $(WHEELHOUSE)/llama_cpp_python-$(LLAMA_CPP_VERSION)-*.whl
+
+$(LLAMA_WHEEL_STAMP): | $(PY)
 	$(MAKE) system-deps
-	$(PY) -m pip install --quiet -e .
+	@echo "building llama.cpp (llama-cpp-python $(LLAMA_CPP_VERSION)) with $(LLAMA_CMAKE_ARGS); this takes a while on first setup"
+	mkdir -p $(WHEELHOUSE)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	  $(PY) -m pip wheel --quiet --no-deps --no-cache-dir --no-binary llama-cpp-python \
+	  -w $(WHEELHOUSE) llama-cpp-python==$(LLAMA_CPP_VERSION)
 	touch $@
 
-$(STAMP).dev: pyproject.toml | $(PY)
+$(STAMP).runtime: pyproject.toml $(LLAMA_WHEEL_STAMP) | $(PY)
 	$(MAKE) system-deps
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(INSTALL_LLAMA)
+	$(PIP_INSTALL) -e .
+	touch $@
+
+$(STAMP).dev: pyproject.toml $(LLAMA_WHEEL_STAMP) | $(PY)
+	$(MAKE) system-deps
+	$(INSTALL_LLAMA)
+	$(PIP_INSTALL) -e ".[dev]"
 	touch $@ $(STAMP).runtime
 
-$(STAMP).desktop: pyproject.toml | $(PY)
+$(STAMP).desktop: pyproject.toml $(LLAMA_WHEEL_STAMP) | $(PY)
 	$(MAKE) system-deps
-	$(PY) -m pip install --quiet -e ".[desktop]"
+	$(INSTALL_LLAMA)
+	$(PIP_INSTALL) -e ".[desktop]"
 	touch $@ $(STAMP).runtime
 
 install: $(STAMP).runtime
