@@ -1,4 +1,5 @@
-"""Blocking work on a worker thread that the caller waits out even when it is cancelled."""
+"""Blocking work on a worker thread that the caller waits out even when it is
+cancelled; and stopping a background task."""
 
 import asyncio
 import contextlib
@@ -20,3 +21,12 @@ async def run_to_completion(fn: Callable, /, *args, on_cancel: Callable[[], None
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait({future})
         raise
+
+
+async def stop_task(task: asyncio.Task | None) -> None:
+    """Cancels a background task and waits until it has stopped."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

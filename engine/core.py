@@ -3,12 +3,12 @@ facade that builds the parts (registry, runtime, events) and hands each call
 to its use case in service/."""
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
 from functools import partial
 
+from hearth.engine.blocking import stop_task
 from hearth.engine.domain import (
     ChoiceEnded,
     EmbedParams,
@@ -76,10 +76,7 @@ class EngineCore:
         self._reaper = asyncio.create_task(self._reap_idle_models())
 
     async def stop(self) -> None:
-        if self._reaper:
-            self._reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reaper
+        await stop_task(self._reaper)
         await self.models.stop()
         await self.runtime.unload_all()
 

@@ -91,3 +91,14 @@ def sse_response(events: AsyncIterator[dict], stream) -> StreamingResponse:
     return StreamingResponse(
         sse_stream(events, stream), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
     )
+
+
+async def generation_answer(request, generate: pb.GenerateRequest, *, streamed: bool, events_of, whole_of):
+    """Starts ``generate`` on the engine and answers: streamed, the SSE of
+    ``events_of(stream, created, n)``; else ``whole_of(collected, created)``."""
+    stream = await request.app.state.engine.generate(generate)
+    created = now()
+    n = generate.n or 1
+    if streamed:
+        return sse_response(events_of(stream, created, n), stream)
+    return whole_of(await collect(stream, n), created)

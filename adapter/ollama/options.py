@@ -11,7 +11,6 @@ import re
 from typing import Any
 
 from hearth.adapter.ollama.errors import bad_request
-from hearth.adapter.openai.translate import MAX_STOP_STRINGS
 from hearth.engine.v1 import engine_pb2 as pb
 
 # Ollama option -> GenerateRequest field, with the Python type it must have.
@@ -107,8 +106,6 @@ def _stops(value: Any) -> list[str]:
     stops = [value] if isinstance(value, str) else value
     if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops):
         raise bad_request("invalid option 'stop': expected a list of strings")
-    if len(stops) > MAX_STOP_STRINGS:
-        raise bad_request(f"invalid option 'stop': at most {MAX_STOP_STRINGS} stop strings are allowed")
     return [s for s in stops if s]
 
 

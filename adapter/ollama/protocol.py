@@ -86,7 +86,7 @@ class GenerationFields(NamedModelRequest):
     keep_alive: KeepAlive = None
     think: bool | str | None = None
     logprobs: bool | None = None
-    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    top_logprobs: int | None = Field(default=None, ge=0)
 
 
 class ChatRequest(GenerationFields):

@@ -18,8 +18,9 @@ from hearth.adapter.openai.protocol.common import (
 from hearth.adapter.openai.protocol.completions import CompletionRequest
 from hearth.engine.v1 import engine_pb2 as pb
 
-MAX_STOP_STRINGS = 16
-MAX_TOP_LOGPROBS = 20
+# Values past the wire's integer types are sent as their largest value, for the engine to refuse.
+UINT32_MAX = 2**32 - 1
+INT32_MAX = 2**31 - 1
 _TOOL_CHOICES = {"auto": pb.TOOL_CHOICE_AUTO, "none": pb.TOOL_CHOICE_NONE, "required": pb.TOOL_CHOICE_REQUIRED}
 
 
@@ -35,25 +36,24 @@ def _logit_bias(request: SamplingFields, generate: pb.GenerateRequest) -> None:
             token = -1
         if token < 0 or token >= 2**31:
             raise invalid_request(f"logit_bias keys must be token ids; got '{key}'", param="logit_bias")
-        if not -100 <= bias <= 100:
-            raise invalid_request(f"logit_bias values must be between -100 and 100; got {bias}", param="logit_bias")
+        # The engine checks the values (and the ids against the vocabulary).
         generate.logit_bias[token] = bias
 
 
 def _sampling(request: SamplingFields, generate: pb.GenerateRequest) -> None:
-    for name in ("temperature", "top_p", "top_k", "min_p", "presence_penalty", "frequency_penalty", "repeat_penalty"):
+    for name in ("temperature", "top_p", "min_p", "presence_penalty", "frequency_penalty", "repeat_penalty"):
         value = getattr(request, name)
         if value is not None:
             setattr(generate, name, value)
+    if request.top_k is not None:
+        generate.top_k = max(-INT32_MAX, min(request.top_k, INT32_MAX))
     if request.n is not None:
         # The engine checks n against the sequences the model serves at once.
-        generate.n = request.n
+        generate.n = min(request.n, UINT32_MAX)
     if request.seed is not None:
         # The engine takes an unsigned seed; negative seeds wrap as in C.
         generate.seed = request.seed % 2**64
     stops = [request.stop] if isinstance(request.stop, str) else list(request.stop or [])
-    if len(stops) > MAX_STOP_STRINGS:
-        raise invalid_request(f"At most {MAX_STOP_STRINGS} stop sequences are allowed", param="stop")
     generate.stop.extend(s for s in stops if s)
     _logit_bias(request, generate)
 
@@ -121,17 +121,12 @@ def _tools(request: ChatCompletionRequest, generate: pb.GenerateRequest) -> None
             parameters_json=json.dumps(function.parameters) if function.parameters else "",
         )
         names.append(function.name)
+    # The engine checks that a named function is among the tools and that a choice has tools.
     choice = request.tool_choice
     if isinstance(choice, NamedToolChoice):
-        if choice.function.name not in names:
-            raise invalid_request(
-                f"tool_choice names '{choice.function.name}', which is not among the tools", param="tool_choice"
-            )
         generate.tool_choice = pb.TOOL_CHOICE_FUNCTION
         generate.tool_choice_function = choice.function.name
     elif choice is not None:
-        if choice != "none" and not names:
-            raise invalid_request(f"tool_choice '{choice}' needs tools", param="tool_choice")
         generate.tool_choice = _TOOL_CHOICES[choice]
     if request.parallel_tool_calls is not None:
         generate.parallel_tool_calls = request.parallel_tool_calls
@@ -176,14 +171,11 @@ def chat_to_generate(request: ChatCompletionRequest, request_id: str) -> pb.Gene
     _messages(request, generate)
     _tools(request, generate)
     _response_format(request, generate)
-    if request.top_logprobs is not None and not request.logprobs:
-        raise invalid_request("top_logprobs needs logprobs set to true", param="top_logprobs")
-    if request.logprobs:
-        generate.logprobs = True
-        generate.top_logprobs = request.top_logprobs or 0
-    max_tokens = request.max_completion_tokens or request.max_tokens
+    generate.logprobs = bool(request.logprobs)
+    generate.top_logprobs = min(request.top_logprobs or 0, UINT32_MAX)
+    max_tokens = request.max_completion_tokens if request.max_completion_tokens is not None else request.max_tokens
     if max_tokens is not None:
-        generate.max_tokens = min(max_tokens, 2**32 - 1)
+        generate.max_tokens = min(max_tokens, UINT32_MAX)
     _sampling(request, generate)
     return generate
 
@@ -204,10 +196,10 @@ def completion_to_generate(request: CompletionRequest, request_id: str) -> pb.Ge
         raise invalid_request("Only best_of=1 is supported", param="best_of", code="unsupported_value")
     generate = pb.GenerateRequest(model=request.model, prompt=prompt, request_id=request_id)
     if request.max_tokens is not None:
-        generate.max_tokens = min(request.max_tokens, 2**32 - 1)
+        generate.max_tokens = min(request.max_tokens, UINT32_MAX)
     if request.logprobs is not None:
         generate.logprobs = True
-        generate.top_logprobs = request.logprobs
+        generate.top_logprobs = min(request.logprobs, UINT32_MAX)
     _sampling(request, generate)
     return generate
 

@@ -6,6 +6,7 @@ text) until it ends; then recorded."""
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from hearth.engine.blocking import run_to_completion
 from hearth.engine.domain import (
@@ -28,12 +29,12 @@ from hearth.engine.service.telemetry import RequestRecord
 from hearth.settings.engine import EngineSettings
 
 
+@dataclass
 class GenerationService:
-    def __init__(self, settings: EngineSettings, models: ModelService, runtime: ModelRuntime, events: EventBus):
-        self._settings = settings
-        self._models = models
-        self._runtime = runtime
-        self._events = events
+    _settings: EngineSettings
+    _models: ModelService
+    _runtime: ModelRuntime
+    _events: EventBus
 
     async def generate(self, params: GenerateParams) -> AsyncIterator[TextPiece | ChoiceEnded | Finished]:
         stats = RequestRecord("request", params.request_id, params.model, time.monotonic())
@@ -44,45 +45,39 @@ class GenerationService:
         events: asyncio.Queue = asyncio.Queue()
         job: GenerationJob | None = None
         try:
-            prepared = await run_to_completion(prepare, loaded, valid)
-            stats.prompt_tokens = len(prepared.tokens)
-            job = GenerationJob(
-                request_id=params.request_id,
-                prompt_tokens=prepared.tokens,
-                max_new_tokens=prepared.max_new_tokens,
-                stop=params.stop,
-                sampling=prepared.sampling,
-                n=params.n,
-                sink=lambda event: loop.call_soon_threadsafe(events.put_nowait, event),
-                top_logprobs=params.top_logprobs,
-                special_tokens_as_text=prepared.plan.extracts,
-            )
-            reader = ToolCallReader(prepared.plan.new_extractor) if prepared.plan.extracts else None
-            loaded.scheduler.submit(job)
-            while True:
-                event = await events.get()
-                if isinstance(event, Failed):
-                    raise EngineError("generation failed") from event.error
-                if isinstance(event, Cancelled):
-                    stats.outcome = "CANCELLED"
-                    return
-                if isinstance(event, TextPiece) and stats.first_token_at is None:
-                    stats.first_token_at = time.monotonic()
-                for out in reader.read(event) if reader is not None else (event,):
-                    if isinstance(out, Finished):
-                        stats.outcome, stats.finish_reason = "COMPLETED", out.finish_reason.value
-                        stats.completion_tokens = out.completion_tokens
-                    yield out
-                if isinstance(event, Finished):
-                    return
-        except (asyncio.CancelledError, GeneratorExit):
-            stats.outcome = "CANCELLED"
-            raise
-        except EngineError as exc:
-            stats.error = exc.message
-            raise
+            with stats.recorded(self._events):
+                prepared = await run_to_completion(prepare, loaded, valid)
+                stats.prompt_tokens = len(prepared.tokens)
+                job = GenerationJob(
+                    request_id=params.request_id,
+                    prompt_tokens=prepared.tokens,
+                    max_new_tokens=prepared.max_new_tokens,
+                    stop=params.stop,
+                    sampling=prepared.sampling,
+                    n=params.n,
+                    sink=lambda event: loop.call_soon_threadsafe(events.put_nowait, event),
+                    top_logprobs=params.top_logprobs,
+                    special_tokens_as_text=prepared.plan.extracts,
+                )
+                reader = ToolCallReader(prepared.plan.new_extractor) if prepared.plan.extracts else None
+                loaded.scheduler.submit(job)
+                while True:
+                    event = await events.get()
+                    if isinstance(event, Failed):
+                        raise EngineError("generation failed") from event.error
+                    if isinstance(event, Cancelled):
+                        stats.outcome = "CANCELLED"
+                        return
+                    if isinstance(event, TextPiece) and stats.first_token_at is None:
+                        stats.first_token_at = time.monotonic()
+                    for out in reader.read(event) if reader is not None else (event,):
+                        if isinstance(out, Finished):
+                            stats.outcome, stats.finish_reason = "COMPLETED", out.finish_reason.value
+                            stats.completion_tokens = out.completion_tokens
+                        yield out
+                    if isinstance(event, Finished):
+                        return
         finally:
             if job is not None:
                 job.cancel.set()
             self._runtime.release(loaded, params.keep_alive)
-            stats.finish(self._events)

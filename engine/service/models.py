@@ -2,10 +2,10 @@
 deletes and copies; and the models folder watched for changes."""
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from hearth.engine.blocking import stop_task
 from hearth.engine.generation.validation import check_keep_alive
 from hearth.engine.models import store
 from hearth.engine.models.pull import (
@@ -40,10 +40,7 @@ class ModelService:
         self._watcher = asyncio.create_task(self._watch())
 
     async def stop(self) -> None:
-        if self._watcher:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        await stop_task(self._watcher)
 
     async def _watch(self) -> None:
         """Keeps the registry's listing current, off the requests' path."""

@@ -1,10 +1,14 @@
 """What the engine tells about each finished request: one log line and a
 RequestEvent for WatchEvents subscribers."""
 
+import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+from hearth.engine.errors import EngineError
 from hearth.engine.events import EventBus, RequestEvent
 
 log = logging.getLogger("hearth.engine.requests")
@@ -25,6 +29,21 @@ class RequestRecord:
     finish_reason: str = ""
     error: str = ""
     inputs: int = 0
+
+    @contextlib.contextmanager
+    def recorded(self, events: EventBus) -> Iterator["RequestRecord"]:
+        """Notes how the block ends (cancelled, or an engine error's message),
+        then publishes the record whatever happened."""
+        try:
+            yield self
+        except (asyncio.CancelledError, GeneratorExit):
+            self.outcome = "CANCELLED"
+            raise
+        except EngineError as exc:
+            self.error = exc.message
+            raise
+        finally:
+            self.finish(events)
 
     def finish(self, events: EventBus) -> None:
         now = time.monotonic()

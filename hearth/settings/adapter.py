@@ -1,24 +1,12 @@
 """Adapter settings, read from LLM_* environment variables and command-line flags."""
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hearth.settings.engine import DEFAULT_ENGINE_ADDRESS
-from hearth.settings.file import sources_with_config_file
+from hearth.settings.file import HearthSettings
 
 
-class AdapterSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LLM_", extra="ignore")
-
-    @classmethod
-    def settings_customise_sources(
-        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
-    ):
-        # Flags > LLM_* variables > the config file's "settings" object > defaults.
-        return sources_with_config_file(
-            settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
-        )
-
+class AdapterSettings(HearthSettings):
     server_host: str = Field(default="127.0.0.1", description="Address the REST server binds.")
     server_port: int = Field(default=11434, ge=1, le=65535, description="Port of the REST server.")
     engine_address: str = Field(default=DEFAULT_ENGINE_ADDRESS, description="Engine gRPC host:port.")

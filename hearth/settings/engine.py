@@ -5,10 +5,9 @@ from pathlib import Path
 from typing import Annotated
 
 from pydantic import BeforeValidator, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hearth.paths import default_config_file, default_models_dir
-from hearth.settings.file import sources_with_config_file
+from hearth.settings.file import HearthSettings
 
 DEFAULT_ENGINE_ADDRESS = "127.0.0.1:50051"
 
@@ -46,18 +45,7 @@ def parse_byte_size(value: object) -> object:
 ByteSize = Annotated[int, BeforeValidator(parse_byte_size)]
 
 
-class EngineSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LLM_", extra="ignore")
-
-    @classmethod
-    def settings_customise_sources(
-        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
-    ):
-        # Flags > LLM_* variables > the config file's "settings" object > defaults.
-        return sources_with_config_file(
-            settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
-        )
-
+class EngineSettings(HearthSettings):
     models_dir: Path = Field(
         default_factory=default_models_dir,
         description="Folder scanned for *.gguf files; each file becomes a model named after it.",

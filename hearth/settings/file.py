@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 from pydantic import TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from hearth.paths import default_config_file
 
@@ -152,3 +152,17 @@ def sources_with_config_file(
         ConfigFileSettingsSource(settings_cls, init_settings),
         file_secret_settings,
     )
+
+
+class HearthSettings(BaseSettings):
+    """Settings read from flags > LLM_* variables > the config file's "settings" object > defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="LLM_", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        return sources_with_config_file(
+            settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+        )

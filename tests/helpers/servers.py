@@ -167,3 +167,11 @@ def watch_events_during(address: str, action, settle: float = 1.0) -> list[pb.Wa
 
 def finished_requests(events: list[pb.WatchEventsResponse]) -> list[pb.RequestFinished]:
     return [e.request_finished for e in events if e.HasField("request_finished")]
+
+
+def cancelled_during(engine_address: str, action, settle: float = 2.0) -> list:
+    """The requests the engine recorded as cancelled while ``action`` ran (at least one)."""
+    events = watch_events_during(engine_address, action, settle=settle)
+    cancelled = [f for f in finished_requests(events) if f.outcome == pb.REQUEST_OUTCOME_CANCELLED]
+    assert cancelled, [str(e) for e in events]
+    return cancelled

@@ -68,3 +68,16 @@ OPENCODE_LIKE = {
     "required": ["filePath"],
     "additionalProperties": False,
 }
+
+
+# The shape of OpenCode's newer tool schemas (zod's draft 2020-12 output).
+OPENCODE_2020 = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "properties": {
+        "offset": {"type": "integer", "exclusiveMinimum": 0, "maximum": 9007199254740991},
+        "limit": {"type": "number", "minimum": -9007199254740991, "maximum": 9007199254740991},
+    },
+    "required": ["offset"],
+    "additionalProperties": False,
+}

@@ -4,9 +4,8 @@ import time
 
 import httpx
 
-from hearth.engine.v1 import engine_pb2 as pb
 from tests.helpers.models import DEFAULT_MODEL_ID
-from tests.helpers.servers import finished_requests, watch_events_during
+from tests.helpers.servers import cancelled_during
 
 LONG = {"model": DEFAULT_MODEL_ID, "messages": [{"role": "user", "content": "Count from 1 to 1000."}], "max_tokens": 3000}
 
@@ -18,9 +17,7 @@ def test_stream_disconnect_cancels_generation(server):
                 if n > 10:
                     break
 
-    events = watch_events_during(server.engine_address, read_a_little_then_leave, settle=2.0)
-    cancelled = [f for f in finished_requests(events) if f.outcome == pb.REQUEST_OUTCOME_CANCELLED]
-    assert cancelled, [str(e) for e in events]
+    cancelled = cancelled_during(server.engine_address, read_a_little_then_leave)
     assert cancelled[-1].completion_tokens < 300
     _model_is_free(server)
 
@@ -32,9 +29,7 @@ def test_non_stream_disconnect_cancels_generation(server):
         except httpx.TimeoutException:
             pass
 
-    events = watch_events_during(server.engine_address, give_up_early, settle=2.0)
-    cancelled = [f for f in finished_requests(events) if f.outcome == pb.REQUEST_OUTCOME_CANCELLED]
-    assert cancelled, [str(e) for e in events]
+    cancelled = cancelled_during(server.engine_address, give_up_early)
     assert cancelled[-1].duration_seconds < 10
     _model_is_free(server)
 

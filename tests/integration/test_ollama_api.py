@@ -11,10 +11,9 @@ import httpx
 import ollama
 import pytest
 
-from hearth.engine.v1 import engine_pb2 as pb
 from tests.helpers.clients import ollama_refusal
 from tests.helpers.models import DEFAULT_MODEL_ID, TINY_MODEL_ID
-from tests.helpers.servers import finished_requests, watch_events_during
+from tests.helpers.servers import cancelled_during
 
 GREEDY = {"temperature": 0, "num_predict": 8}
 WEEK = "Monday, Tuesday, Wednesday,"
@@ -36,7 +35,6 @@ def client(server) -> ollama.Client:
 
 def _loaded(client: ollama.Client) -> dict[str, ollama.ProcessResponse.Model]:
     return {m.model: m for m in client.ps().models}
-
 
 
 # --- discovery ------------------------------------------------------------------
@@ -389,7 +387,5 @@ def test_stream_disconnect_cancels_generation(server):
                 if n > 5:
                     break
 
-    events = watch_events_during(server.engine_address, read_a_little_then_leave, settle=2.0)
-    cancelled = [f for f in finished_requests(events) if f.outcome == pb.REQUEST_OUTCOME_CANCELLED]
-    assert cancelled, [str(e) for e in events]
+    cancelled = cancelled_during(server.engine_address, read_a_little_then_leave)
     assert cancelled[-1].completion_tokens < 300

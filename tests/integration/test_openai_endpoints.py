@@ -2,53 +2,17 @@
 agent-sized request, driven by the openai SDK against a started `hearth serve`."""
 
 import base64
-import json
 import math
 
 import httpx
-import jsonschema_rs
 import numpy as np
 import openai
 import pytest
 
 from tests.helpers.models import DEFAULT_MODEL_ID
+from tests.helpers.tools import OPENCODE_2020
 
 WEEK = [{"role": "user", "content": "Monday, Tuesday, Wednesday,"}]
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Current weather in a city",
-        "parameters": {
-            "type": "object",
-            "properties": {
-                "city": {"type": "string", "maxLength": 40},
-                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
-            },
-            "required": ["city", "unit"],
-            "additionalProperties": False,
-        },
-    },
-}
-TIME_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_time",
-        "description": "Current time in a timezone",
-        "parameters": {"type": "object", "properties": {"tz": {"type": "string", "maxLength": 40}}, "required": ["tz"]},
-    },
-}
-ASK_WEATHER = [{"role": "user", "content": "What is the weather in Paris?"}]
-
-
-def _check_call(call, tools=(WEATHER_TOOL,)):
-    by_name = {t["function"]["name"]: t for t in tools}
-    assert call.type == "function"
-    assert call.id.startswith("call_")
-    assert call.function.name in by_name
-    arguments = json.loads(call.function.arguments)
-    jsonschema_rs.validate(by_name[call.function.name]["function"]["parameters"], arguments)
-    return arguments
 
 
 # Embeddings and tokens
@@ -115,15 +79,12 @@ def _opencode_like_tools() -> list[dict]:
                     "name": name,
                     "description": f"Tool {index}: " + "Use it when the task needs it. " * 20,
                     "parameters": {
-                        "$schema": "https://json-schema.org/draft/2020-12/schema",
-                        "type": "object",
+                        **OPENCODE_2020,
                         "properties": {
                             "path": {"type": "string", "description": "An absolute path"},
-                            "offset": {"type": "integer", "exclusiveMinimum": 0, "maximum": 9007199254740991},
-                            "limit": {"type": "number", "minimum": -9007199254740991, "maximum": 9007199254740991},
+                            **OPENCODE_2020["properties"],
                         },
                         "required": ["path"],
-                        "additionalProperties": False,
                     },
                 },
             }

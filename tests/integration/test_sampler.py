@@ -14,39 +14,8 @@ from hearth.engine.domain import (
     SamplingParams,
     TextPiece,
 )
-from hearth.engine.v1 import engine_pb2 as pb
 
 DAYS = "Monday, Tuesday, Wednesday,"
-# One example turn keeps a base model's objects short enough to close.
-JSON_PROMPT = [
-    pb.ChatMessage(role="user", content="Answer in JSON. What is a cat called and how old is it?"),
-    pb.ChatMessage(role="assistant", content='{"name": "Tom", "age": 3}'),
-    pb.ChatMessage(role="user", content="And a dog?"),
-]
-
-PERSON_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "name": {"type": "string", "maxLength": 24},
-        "colour": {"enum": ["red", "green", "blue"]},
-        "age": {"type": "integer", "minimum": 1, "maximum": 120},
-        "tags": {"type": "array", "items": {"type": "string", "maxLength": 12}, "maxItems": 3},
-    },
-    "required": ["name", "colour", "age", "tags"],
-    "additionalProperties": False,
-}
-
-# The shape of OpenCode's tool schemas (zod's JSON Schema output).
-OPENCODE_SCHEMA = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "object",
-    "properties": {
-        "offset": {"type": "integer", "exclusiveMinimum": 0, "maximum": 9007199254740991},
-        "limit": {"type": "number", "minimum": -9007199254740991, "maximum": 9007199254740991},
-    },
-    "required": ["offset"],
-    "additionalProperties": False,
-}
 
 
 # The sampler itself, on the real default model in this process: a lazy

@@ -16,6 +16,7 @@ from hearth.engine.v1 import engine_pb2 as pb
 from hearth.engine.v1 import engine_pb2_grpc
 from hearth.rpc_errors import read_rpc_error
 from tests.helpers.models import DEFAULT_MODEL_ID, TINY_MODEL_ID
+from tests.helpers.tools import OPENCODE_2020
 
 DAYS = "Monday, Tuesday, Wednesday,"
 # One example turn keeps a base model's objects short enough to close.
@@ -37,17 +38,7 @@ PERSON_SCHEMA = {
     "additionalProperties": False,
 }
 
-# The shape of OpenCode's tool schemas (zod's JSON Schema output).
-OPENCODE_SCHEMA = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "object",
-    "properties": {
-        "offset": {"type": "integer", "exclusiveMinimum": 0, "maximum": 9007199254740991},
-        "limit": {"type": "number", "minimum": -9007199254740991, "maximum": 9007199254740991},
-    },
-    "required": ["offset"],
-    "additionalProperties": False,
-}
+OPENCODE_SCHEMA = OPENCODE_2020
 
 
 @pytest.fixture

@@ -195,7 +195,6 @@ def test_runner_options_and_unknown_keys_are_ignored():
         ({"top_k": 2.5}, "top_k"),
         ({"num_predict": -3}, "num_predict"),
         ({"stop": [1, 2]}, "stop"),
-        ({"stop": ["x"] * 17}, "stop"),
         ({"mirostat": 2}, "mirostat"),
         ({"typical_p": 0.5}, "typical_p"),
         ({"temperature": True}, "temperature"),

@@ -10,12 +10,12 @@ from hearth.adapter.openai.protocol.common import SamplingFields, Usage
 class CompletionRequest(SamplingFields):
     prompt: str | list[str] | list[int] | list[list[int]]
     # OpenAI's default for this endpoint.
-    max_tokens: int | None = Field(default=16, ge=1)
+    max_tokens: int | None = Field(default=16, ge=0)
     echo: bool = False
     suffix: str | None = None
     best_of: int | None = Field(default=None, ge=1, le=128)
     # The legacy API's logprobs: how many alternatives per token (OpenAI allows 5).
-    logprobs: int | None = Field(default=None, ge=0, le=20)
+    logprobs: int | None = Field(default=None, ge=0)
 
 
 class CompletionLogprobs(BaseModel):

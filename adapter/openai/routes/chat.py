@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Request
 
-from hearth.adapter.common.streaming import collect, new_id, now, sse_response
+from hearth.adapter.common.streaming import Collected, generation_answer, new_id
 from hearth.adapter.openai.logprobs import chat_logprobs
 from hearth.adapter.openai.protocol.chat import (
     AssistantMessage,
@@ -71,21 +71,25 @@ async def _chat_events(stream, completion_id: str, created: int, model: str, n: 
 async def create_chat_completion(body: ChatCompletionRequest, request: Request):
     completion_id = new_id("chatcmpl")
     generate = chat_to_generate(body, completion_id)
-    stream = await request.app.state.engine.generate(generate)
-    created = now()
-    n = generate.n or 1
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        events = _chat_events(stream, completion_id, created, body.model, n, include_usage)
-        return sse_response(events, stream)
-    result = await collect(stream, n)
-    choices = []
-    for index, choice in enumerate(result.choices):
-        calls = [
-            ToolCallOut(id=call.id, function=FunctionCallOut(name=call.name, arguments=call.arguments))
-            for call in choice.tool_calls
-        ]
-        message = AssistantMessage(content=choice.text or (None if calls else ""), tool_calls=calls or None)
-        logprobs = chat_logprobs(choice.logprobs) if generate.logprobs else None
-        choices.append(ChatChoice(index=index, message=message, finish_reason=choice.finish_reason, logprobs=logprobs))
-    return ChatCompletion(id=completion_id, created=created, model=body.model, choices=choices, usage=usage_of(result.last))
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+    def events_of(stream, created: int, n: int):
+        return _chat_events(stream, completion_id, created, body.model, n, include_usage)
+
+    def whole_of(result: Collected, created: int) -> ChatCompletion:
+        choices = []
+        for index, choice in enumerate(result.choices):
+            calls = [
+                ToolCallOut(id=call.id, function=FunctionCallOut(name=call.name, arguments=call.arguments))
+                for call in choice.tool_calls
+            ]
+            message = AssistantMessage(content=choice.text or (None if calls else ""), tool_calls=calls or None)
+            logprobs = chat_logprobs(choice.logprobs) if generate.logprobs else None
+            choices.append(
+                ChatChoice(index=index, message=message, finish_reason=choice.finish_reason, logprobs=logprobs)
+            )
+        return ChatCompletion(
+            id=completion_id, created=created, model=body.model, choices=choices, usage=usage_of(result.last)
+        )
+
+    return await generation_answer(request, generate, streamed=body.stream, events_of=events_of, whole_of=whole_of)

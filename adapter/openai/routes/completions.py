@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Request
 
-from hearth.adapter.common.streaming import collect, new_id, now, sse_response
+from hearth.adapter.common.streaming import Collected, generation_answer, new_id
 from hearth.adapter.openai.logprobs import completion_logprobs
 from hearth.adapter.openai.protocol.completions import (
     Completion,
@@ -42,19 +42,13 @@ async def _completion_events(stream, completion_id: str, created: int, model: st
 async def create_completion(body: CompletionRequest, request: Request):
     completion_id = new_id("cmpl")
     generate = completion_to_generate(body, completion_id)
-    stream = await request.app.state.engine.generate(generate)
-    created = now()
-    n = generate.n or 1
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        events = _completion_events(stream, completion_id, created, body.model, n, include_usage)
-        return sse_response(events, stream)
-    result = await collect(stream, n)
-    return Completion(
-        id=completion_id,
-        created=created,
-        model=body.model,
-        choices=[
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+    def events_of(stream, created: int, n: int):
+        return _completion_events(stream, completion_id, created, body.model, n, include_usage)
+
+    def whole_of(result: Collected, created: int) -> Completion:
+        choices = [
             CompletionChoice(
                 index=index,
                 text=choice.text,
@@ -62,6 +56,9 @@ async def create_completion(body: CompletionRequest, request: Request):
                 logprobs=completion_logprobs(choice.logprobs) if generate.logprobs else None,
             )
             for index, choice in enumerate(result.choices)
-        ],
-        usage=usage_of(result.last),
-    )
+        ]
+        return Completion(
+            id=completion_id, created=created, model=body.model, choices=choices, usage=usage_of(result.last)
+        )
+
+    return await generation_answer(request, generate, streamed=body.stream, events_of=events_of, whole_of=whole_of)
