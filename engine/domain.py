@@ -166,6 +166,14 @@ class GenerationJob:
     # Write control tokens into the text (tool-call markers such as
     # [TOOL_CALLS] or <|python_tag|> are control tokens in some vocabularies).
     special_tokens_as_text: bool = False
+    # One ready sampler per sequence, made off the decode thread (prepare);
+    # the scheduler owns them once submit() returns. None: it makes its own.
+    samplers: list | None = None
+
+    def close_samplers(self) -> None:
+        for sampler in self.samplers or ():
+            sampler.close()
+        self.samplers = None
 
 
 @dataclass(frozen=True)

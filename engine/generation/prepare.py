@@ -4,6 +4,7 @@ response format and logit bias as the prompt and the sampler need them, with
 the grammar built and checked), the prompt rendered with the chat template,
 and its tokens."""
 
+import random
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -12,7 +13,7 @@ from hearth.engine.errors import ContextLengthExceeded, InvalidArgument, Templat
 from hearth.engine.generation.validation import ValidGenerateParams
 from hearth.engine.grammar.json_schema import json_object_grammar, json_schema_grammar
 from hearth.engine.llama.model import MAX_BYTES_PER_TOKEN, LlamaModel
-from hearth.engine.llama.sampling import grammar_parses
+from hearth.engine.llama.sampling import GrammarRefused, Sampler
 from hearth.engine.templates.chat_template import ChatTemplate, normalize_messages
 from hearth.engine.tools.planning import ToolPlan, plan_tools
 
@@ -41,16 +42,18 @@ class Prepared:
     sampling: SamplingParams
     # New tokens the sequence may generate: the request's max_tokens within the room left.
     max_new_tokens: int
+    # One sampler per sequence, grammar parsed (the scheduler takes them over).
+    samplers: list[Sampler]
 
 
 def _input_param(params: GenerateParams) -> str:
     return "messages" if params.messages is not None else "prompt"
 
 
-def output_plan(served: ServedModel, params: GenerateParams) -> tuple[ToolPlan, SamplingParams]:
+def output_plan(served: ServedModel, params: GenerateParams) -> tuple[ToolPlan, SamplingParams, str]:
     """What the request's tools, response_format and logit_bias ask of the
-    prompt and the sampler: the tool plan, and the sampling parameters with
-    its grammar."""
+    prompt and the sampler: the tool plan, the sampling parameters with its
+    grammar, and the field the grammar comes from."""
     n_vocab = served.model.n_vocab()
     for token, _ in params.sampling.logit_bias:
         if not 0 <= token < n_vocab:
@@ -67,10 +70,24 @@ def output_plan(served: ServedModel, params: GenerateParams) -> tuple[ToolPlan, 
         grammar, triggers, param = json_object_grammar(), (), "response_format"
     elif params.response_format == "json_schema":
         grammar, triggers, param = json_schema_grammar(params.json_schema or {}), (), "response_format.json_schema"
-    if grammar is not None and not grammar_parses(served.model, grammar):
-        what = "the tools' argument schemas" if param == "tools" else "'response_format'"
-        raise InvalidArgument(f"No usable grammar could be built from {what}", param=param)
-    return plan, replace(params.sampling, grammar=grammar, grammar_triggers=tuple(triggers))
+    return plan, replace(params.sampling, grammar=grammar, grammar_triggers=tuple(triggers)), param
+
+
+def samplers_for(served: ServedModel, sampling: SamplingParams, n: int, param: str) -> list[Sampler]:
+    """One sampler per sequence (seeds seed, seed+1, ...), grammars parsed here."""
+    seed = sampling.seed if sampling.seed is not None else random.getrandbits(32)
+    samplers: list[Sampler] = []
+    try:
+        for index in range(n):
+            samplers.append(Sampler(sampling, (seed + index) % 2**32, served.model))
+    except BaseException as exc:
+        for sampler in samplers:
+            sampler.close()
+        if isinstance(exc, GrammarRefused):
+            what = "the tools' argument schemas" if param == "tools" else "'response_format'"
+            raise InvalidArgument(f"No usable grammar could be built from {what}", param=param) from None
+        raise
+    return samplers
 
 
 def check_text_fits(text: str, n_ctx: int, *, param: str, model: str, what: str = "prompt") -> None:
@@ -103,7 +120,7 @@ def prompt_tokens(served: ServedModel, params: GenerateParams, tools: list[dict]
 
 def prepare(served: ServedModel, params: ValidGenerateParams) -> Prepared:
     """The output plan and the prompt's tokens of a validated request. Blocking."""
-    plan, sampling = output_plan(served, params)
+    plan, sampling, param = output_plan(served, params)
     tokens = prompt_tokens(served, params, plan.template_tools)
     room = served.n_ctx - len(tokens)
     if room <= 0:
@@ -113,4 +130,5 @@ def prepare(served: ServedModel, params: ValidGenerateParams) -> Prepared:
             param=_input_param(params),
             model=served.id,
         )
-    return Prepared(tokens, plan, sampling, min(params.max_tokens or room, room))
+    samplers = samplers_for(served, sampling, params.n, param)
+    return Prepared(tokens, plan, sampling, min(params.max_tokens or room, room), samplers)

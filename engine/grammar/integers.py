@@ -1,17 +1,14 @@
-"""Integer bounds for llama.cpp's JSON Schema converter.
+"""Integer bounds in GBNF.
 
 The converter bundled with llama-cpp-python ignores minimum, maximum and
 their exclusive forms: a schema asking for an offset > 0 got -1. This spells
-an integer range out in GBNF, digit by digit, and a converter subclass uses it
-for every integer schema with bounds."""
+an integer range out in GBNF, digit by digit; grammar.converter uses it for
+every integer schema with bounds."""
 
 import math
 
-from hearth.engine.llama.schema import RESERVED_NAMES, SchemaConverter
-
 # Digits of an unbounded integer, as the converter's own integral-part allows.
 MAX_DIGITS = 16
-_OWN_RULE_KEYS = ("$ref", "enum", "const", "oneOf", "anyOf", "allOf")
 
 
 def _number(value) -> bool:
@@ -87,19 +84,3 @@ def integer_range_gbnf(low: int | None, high: int | None) -> str:
     if high is None or high >= 0:
         alternatives.extend(_naturals(max(low, 0) if low is not None else 0, high))
     return "(" + " | ".join(alternatives) + ")"
-
-
-class BoundedSchemaConverter(SchemaConverter):
-    """llama.cpp's converter, with integer bounds enforced."""
-
-    def visit(self, schema, name):
-        if (
-            isinstance(schema, dict)
-            and schema.get("type") == "integer"
-            and not any(key in schema for key in _OWN_RULE_KEYS)
-        ):
-            low, high = integer_bounds(schema)
-            if low is not None or high is not None:
-                rule_name = name + "-" if name in RESERVED_NAMES else name or "root"
-                return self._add_rule(rule_name, integer_range_gbnf(low, high) + " space")
-        return super().visit(schema, name)

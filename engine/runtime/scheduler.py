@@ -206,6 +206,7 @@ class BatchScheduler:
                 free = [s for s in self._slots if s.run is None]
                 if job.cancel.is_set():
                     self._waiting.popleft()
+                    job.close_samplers()
                     job.sink(Cancelled(completion_tokens=0))
                     continue
                 if len(free) < job.n:
@@ -232,6 +233,7 @@ class BatchScheduler:
         others = [s for s in free if s is not first][: job.n - 1]
         run = _Run(job=job, slots=[first, *others], pending=prompt[keep:], live=job.n, cached_prompt_tokens=keep)
         seed = job.sampling.seed if job.sampling.seed is not None else random.getrandbits(32)
+        ready, job.samplers = job.samplers, None
         self._runs.append(run)
         try:
             for index, slot in enumerate(run.slots):
@@ -239,12 +241,17 @@ class BatchScheduler:
                 slot.index = index
                 slot.next_token = None
                 slot.logits_at = -1
-                slot.sampler = self._make_sampler(job.sampling, (seed + index) % 2**32, self._model)
+                if ready:
+                    slot.sampler = ready.pop(0)
+                else:
+                    slot.sampler = self._make_sampler(job.sampling, (seed + index) % 2**32, self._model)
                 slot.output = SequenceOutput(
                     self._model, self._stop_token_ids, job.stop, job.max_new_tokens, special=job.special_tokens_as_text
                 )
         except Exception as exc:  # e.g. a grammar llama.cpp refuses: this request fails, not the others
             log.exception("cannot start request %s", job.request_id)
+            for sampler in ready or ():
+                sampler.close()
             self._fail(run, exc)
             return
         if keep:

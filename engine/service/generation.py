@@ -58,9 +58,14 @@ class GenerationService:
                     sink=lambda event: loop.call_soon_threadsafe(events.put_nowait, event),
                     top_logprobs=params.top_logprobs,
                     special_tokens_as_text=prepared.plan.extracts,
+                    samplers=prepared.samplers,
                 )
                 reader = ToolCallReader(prepared.plan.new_extractor) if prepared.plan.extracts else None
-                loaded.scheduler.submit(job)
+                try:
+                    loaded.scheduler.submit(job)
+                except BaseException:
+                    job.close_samplers()
+                    raise
                 while True:
                     event = await events.get()
                     if isinstance(event, Failed):
