@@ -12,6 +12,7 @@ from hearth.engine.tools.formats import (
     ParsedCall,
     _Format,
     _json_calls,
+    complete_calls_in_array,
 )
 
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -176,19 +177,39 @@ def _partial_marker_length(text: str) -> int:
 
 class ForcedExtractor(ToolCallExtractor):
     """The whole output is the call(s) as JSON (a grammar forced it): nothing
-    is shown while it comes; at the end it is read as calls, or shown as text
-    when it is not (cut short by max_tokens, say)."""
+    is shown while it comes. An array of calls gives each call as soon as it
+    is complete; at the end the rest is read as calls. Output cut short (by
+    max_tokens) keeps the calls completed before the cut; with none it is
+    shown as the text it was."""
 
     def __init__(self, names: frozenset[str], parallel: bool):
         self._calls = _Calls(names, parallel)
         self._buffer = ""
+        self._given = 0
+
+    def _new_complete(self) -> list[ToolCall]:
+        parsed = complete_calls_in_array(self._buffer)[self._given :]
+        calls = self._calls.accept(parsed) if parsed else None
+        if not calls:
+            return []
+        self._given += len(parsed)
+        return calls
 
     def push(self, text: str) -> tuple[str, list[ToolCall]]:
         self._buffer += text
-        return "", []
+        if not self._calls.parallel or not ("," in text or "]" in text):
+            return "", []
+        return "", self._new_complete()
 
     def finish(self) -> tuple[str, list[ToolCall]]:
+        if self._given == 0:
+            calls = self._calls.accept(_json_calls(self._buffer))
+            if calls is not None:
+                self._buffer = ""
+                return "", calls
+        calls = self._new_complete()
         text, self._buffer = self._buffer, ""
-        calls = self._calls.accept(_json_calls(text))
-        return (text, []) if calls is None else ("", calls)
+        if self._given == 0:
+            return text, []
+        return "", calls
 

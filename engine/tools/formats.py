@@ -81,6 +81,27 @@ def _json_calls(body: str) -> list[ParsedCall] | None:
     return calls or None
 
 
+def complete_calls_in_array(body: str) -> list[ParsedCall]:
+    """The calls an array of call objects holds so far, however it was cut:
+    every element that is complete, up to the first that is not."""
+    calls: list[ParsedCall] = []
+    i = body.find("[")
+    if i < 0 or body[:i].strip():
+        return calls
+    i += 1
+    while True:
+        while i < len(body) and body[i] in _JSON_SEPARATORS:
+            i += 1
+        try:
+            value, i = _DECODER.raw_decode(body, i)
+        except (ValueError, RecursionError):
+            return calls
+        call = _call_from_object(value)
+        if call is None:
+            return calls
+        calls.append(call)
+
+
 def _json_object(text: str) -> dict | None:
     """``text`` as exactly one JSON object (whitespace around allowed)."""
     try:

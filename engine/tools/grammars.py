@@ -6,12 +6,9 @@ import logging
 
 from hearth.engine.domain import ToolSpec
 from hearth.engine.errors import InvalidArgument
-from hearth.engine.grammar.json_schema import (
-    format_rules,
-    gbnf_literal,
-    merge_rules,
-    schema_rules,
-)
+from hearth.engine.grammar.converter import gbnf_literal
+from hearth.engine.grammar.json_schema import format_rules, merge_rules, schema_rules
+from hearth.engine.grammar.schema_guard import SchemaRefused
 from hearth.engine.templates.tool_adaptation import template_reads_tools
 
 log = logging.getLogger(__name__)
@@ -30,11 +27,13 @@ def _call_rules(tools: tuple[ToolSpec, ...]) -> dict[str, str]:
     for index, tool in enumerate(tools):
         args_name = f"tool-{index}-args"
         try:
-            top, args_rules = schema_rules(tool.parameters or {}, args_name, param="tools")
+            top, args_rules = schema_rules(tool.parameters or {}, args_name, param=f"tools[{index}].function.parameters")
             if not merge_rules(rules, args_rules):
                 raise InvalidArgument("its rules clash with another tool's", param="tools")
+        except SchemaRefused:
+            raise  # too costly to honour: the client hears why
         except InvalidArgument as exc:
-            # The call is still forced; its arguments are then any object.
+            # A feature the converter lacks: the call is still forced; its arguments are then any object.
             log.warning("tool %r: arguments grammar falls back to any object (%s)", tool.name, exc.message)
             top, args_rules = schema_rules({}, args_name)
             merge_rules(rules, args_rules)

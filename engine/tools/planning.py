@@ -70,17 +70,19 @@ def plan_tools(
     # The validation gate made sure a named function is among the tools.
     if params.tool_choice == "function":
         tools = tuple(tool for tool in params.tools if tool.name == params.tool_choice_function)
+    # A named function means one call of it, as OpenAI answers it.
+    parallel = params.parallel_tool_calls and params.tool_choice != "function"
     plan = ToolPlan(
         template_tools=openai_tools(tools),
         extracts=True,
         tool_names=frozenset(tool.name for tool in tools),
-        parallel=params.parallel_tool_calls,
+        parallel=parallel,
     )
     if params.tool_choice in ("required", "function"):
-        grammar = forced_call_grammar(tools, parallel=params.parallel_tool_calls)
+        grammar = forced_call_grammar(tools, parallel=parallel)
         return replace(plan, grammar=grammar, forced=True)
     marker = call_marker(template_family, template_source)
     if marker is None:
         return plan
-    grammar = lazy_call_grammar(tools, start=marker, parallel=params.parallel_tool_calls)
+    grammar = lazy_call_grammar(tools, start=marker, parallel=parallel)
     return replace(plan, grammar=grammar, grammar_triggers=(marker,))

@@ -10,7 +10,8 @@ import pytest
 from hearth.engine.domain import ToolSpec
 from hearth.engine.errors import InvalidArgument
 from hearth.engine.generation.validation import validate_generate
-from hearth.engine.grammar.json_schema import json_schema_grammar, sanitize_schema
+from hearth.engine.grammar.json_schema import json_schema_grammar
+from hearth.engine.grammar.schema_guard import guard_schema
 from hearth.engine.models.registry import ModelRecord
 from hearth.engine.tools.extractors import AutoExtractor
 from hearth.engine.tools.planning import ToolPlan, plan_tools
@@ -213,7 +214,7 @@ def test_naming_an_unknown_tool_is_refused_by_the_validation_gate():
 def test_schemas_with_absurd_bounds_make_small_grammars():
     plan = plan_tools(params("required", tools=(ToolSpec("read", "Read a file", OPENCODE_LIKE), SEARCH)), "chatml")
     assert len(plan.grammar) < 10_000
-    assert "$schema" not in json.dumps(sanitize_schema(OPENCODE_LIKE))
+    assert "$schema" not in json.dumps(guard_schema(OPENCODE_LIKE, "tools"))
     assert len(json_schema_grammar(OPENCODE_LIKE)) < 10_000
 
 
