@@ -10,6 +10,7 @@ import pytest
 
 from hearth.default_model import install_default_model
 from tests.helpers.gguf_factory import write_tiny_llama
+from tests.helpers.instruct_model import install_instruct_model
 from tests.helpers.models import TINY_MODEL_ID
 from tests.helpers.servers import EngineProcess, HearthServer
 
@@ -60,6 +61,19 @@ def engine(models_dir: Path, no_config: Path, tmp_path_factory):
 def server(models_dir: Path, no_config: Path, tmp_path_factory):
     """One `hearth serve` shared by the API tests."""
     process = HearthServer(models_dir, no_config, tmp_path_factory.mktemp("logs") / "serve.log")
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def instruct_server(tmp_path_factory):
+    """A `hearth serve` with the instruct model only, for tests that need a model
+    that follows instructions and ends its turn by itself."""
+    folder = tmp_path_factory.mktemp("instruct-models")
+    path = install_instruct_model(REPO / ".cache" / "models")
+    (folder / path.name).symlink_to(path)
+    logs = tmp_path_factory.mktemp("instruct-logs")
+    process = HearthServer(folder, logs / "config.json", logs / "serve.log")
     yield process
     process.stop()
 
