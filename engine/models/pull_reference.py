@@ -28,10 +28,39 @@ class RemoteFile:
     sha256: str  # "" when the hub publishes none
 
 
+# Longest revision accepted (a branch, a tag or a commit; git allows longer
+# names, the hub does not use them) and longest reference.
+MAX_REVISION_CHARS = 256
+MAX_REFERENCE_CHARS = 1024
+# What a git ref name may hold: no spaces, control characters or ~^:?*[\.
+_REVISION = re.compile(r"[A-Za-z0-9._/-]+")
+
+
+def parse_revision(text: str) -> str:
+    """The revision to pull ("main" when empty): a branch, tag or commit name."""
+    revision = text.strip() or "main"
+    if len(revision) > MAX_REVISION_CHARS:
+        raise InvalidArgument(
+            f"The revision is {len(revision)} characters long; at most {MAX_REVISION_CHARS} are accepted",
+            param="revision",
+        )
+    if not _REVISION.fullmatch(revision) or ".." in revision or revision.startswith(("/", "-")):
+        raise InvalidArgument(
+            "The revision must be a branch, tag or commit name: letters, digits, '.', '_', '-' and '/'",
+            param="revision",
+        )
+    return revision
+
+
 def parse_reference(text: str) -> PullReference:
     """``owner/name``, ``owner/name:QUANT`` or ``owner/name/path/FILE.gguf``, optionally
     prefixed with ``hf.co/`` or ``huggingface.co/`` (as Ollama writes them)."""
     reference = text.strip()
+    if len(reference) > MAX_REFERENCE_CHARS:
+        raise InvalidArgument(
+            f"The model reference is {len(reference)} characters long; at most {MAX_REFERENCE_CHARS} are accepted",
+            param="reference",
+        )
     lowered = reference.lower()
     for scheme in _HOST_PREFIXES:
         if lowered.startswith(scheme):

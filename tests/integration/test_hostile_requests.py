@@ -54,6 +54,31 @@ BAD_BODIES = [
     ("lone surrogate in model", CHAT, _chat().replace(b'"tiny"', b'"ti\\ud800ny"'), "model"),
     ("lone surrogate in content", CHAT, _chat().replace(b"Monday", b"\\udc00"), "messages[0].content"),
     ("lone surrogate in a stop string", COMPLETIONS, b'{"model": "tiny", "prompt": "a", "stop": ["\\ud83d"]}', "stop[0]"),
+    ("lone surrogate on /tokenize", "/tokenize", b'{"model": "tiny", "content": "a\\ud800b"}', "content"),
+    ("lone surrogate on /v1/tokenize", "/v1/tokenize", b'{"model": "tiny", "prompt": "a\\udc00"}', "prompt"),
+    ("lone surrogate in an embedding input", "/v1/embeddings", b'{"model": "tiny", "input": "\\udbff"}', "input"),
+    ("lone surrogate in embedding inputs", "/v1/embeddings", b'{"model": "tiny", "input": ["ok", "x\\ud801"]}', "input[1]"),
+    (
+        "deeply nested tool call arguments",
+        CHAT,
+        _chat(
+            messages=[
+                {"role": "user", "content": "hi"},
+                {
+                    "role": "assistant",
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": "[" * 100_000 + "]" * 100_000},
+                        }
+                    ],
+                },
+                {"role": "tool", "tool_call_id": "call_1", "content": "ok"},
+            ]
+        ),
+        None,
+    ),
     ("lone surrogate in a key", CHAT, _chat(metadata={"k": 1}).replace(b'"k"', b'"\\udfff"'), None),
     ("NaN temperature", CHAT, _chat().replace(b'"max_tokens"', b'"temperature": NaN, "max_tokens"'), "temperature"),
     ("Infinity top_p", CHAT, _chat().replace(b'"max_tokens"', b'"top_p": Infinity, "max_tokens"'), "top_p"),

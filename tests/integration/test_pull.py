@@ -220,3 +220,20 @@ def test_a_malformed_reference_is_an_invalid_argument(stub):
     info = pull_error(stub, "not a reference")
     assert info.code == grpc.StatusCode.INVALID_ARGUMENT
     assert info.metadata["param"] == "reference"
+
+
+@pytest.mark.parametrize(
+    "reference, revision, param",
+    [
+        ("hearth-test/tiny-GGUF", "r" * 100_000, "revision"),
+        ("hearth-test/tiny-GGUF", "main\nx", "revision"),
+        ("hearth-test/tiny-GGUF", "../../etc", "revision"),
+        ("hearth-test/tiny-GGUF", "v1 v2", "revision"),
+        ("hearth-test/tiny-GGUF/" + "d/" * 50_000 + "f.gguf", "", "reference"),
+    ],
+)
+def test_oversized_or_odd_revisions_and_references_are_invalid_arguments(stub, reference, revision, param):
+    info = pull_error(stub, reference, revision)
+    assert info.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.metadata["param"] == param
+    assert len(info.message) < 300

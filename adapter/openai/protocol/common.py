@@ -18,8 +18,8 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class SamplingFields(BaseModel):
-    """Sampling controls every generation endpoint accepts."""
+class OpenAIRequest(BaseModel):
+    """A request body: unknown fields ignored, every string valid Unicode."""
 
     model_config = LENIENT
 
@@ -31,6 +31,10 @@ class SamplingFields(BaseModel):
                 f"Invalid value for '{where}': the text is not valid Unicode", param=where, code="invalid_value"
             )
         return data
+
+
+class SamplingFields(OpenAIRequest):
+    """Sampling controls every generation endpoint accepts."""
 
     model: str = Field(min_length=1, max_length=256)
     stream: bool = False

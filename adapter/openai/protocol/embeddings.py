@@ -4,14 +4,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from hearth.adapter.openai.protocol.common import LENIENT
+from hearth.adapter.openai.protocol.common import OpenAIRequest
 
 # OpenAI's own limit on inputs per request.
 MAX_INPUTS = 2048
 
 
-class EmbeddingRequest(BaseModel):
-    model_config = LENIENT
+class EmbeddingRequest(OpenAIRequest):
     model: str = Field(min_length=1, max_length=256)
     input: str | list[str] | list[int] | list[list[int]]
     encoding_format: Literal["float", "base64"] = "float"

@@ -3,11 +3,10 @@
 from pydantic import BaseModel, Field
 
 from hearth.adapter.openai.protocol.chat import ChatMessage
-from hearth.adapter.openai.protocol.common import LENIENT
+from hearth.adapter.openai.protocol.common import OpenAIRequest
 
 
-class TokenizeRequest(BaseModel):
-    model_config = LENIENT
+class TokenizeRequest(OpenAIRequest):
     model: str = Field(min_length=1, max_length=256)
     # One of: prompt (vLLM), content (llama.cpp server), messages (chat, rendered with the template).
     prompt: str | None = None
@@ -24,8 +23,7 @@ class TokenizeResponse(BaseModel):
     pieces: list[str] | None = None
 
 
-class DetokenizeRequest(BaseModel):
-    model_config = LENIENT
+class DetokenizeRequest(OpenAIRequest):
     model: str = Field(min_length=1, max_length=256)
     tokens: list[int] = Field(max_length=1_048_576)
 
