@@ -11,9 +11,11 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from hearth.desktop import messages as msg
+from hearth.models_folder import folder_lock, move_into_place
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,7 @@ def copy_model_file(source: Path, models_dir: Path, outbox: queue.Queue) -> thre
     def work() -> None:
         target = models_dir / source.name
         # Copied under a name the engine does not list (it lists *.gguf), then moved in whole.
-        partial = models_dir / f".{source.name}.partial"
+        partial = models_dir / f".{source.name}.{uuid.uuid4().hex[:8]}.partial"
         try:
             if source.suffix.lower() != ".gguf":
                 raise ValueError(f"{source.name} is not a .gguf file")
@@ -84,7 +86,8 @@ def copy_model_file(source: Path, models_dir: Path, outbox: queue.Queue) -> thre
                     done += len(block)
                     progress(done, total)
             shutil.copystat(source, partial)
-            os.replace(partial, target)
+            with folder_lock(models_dir):
+                move_into_place(partial, target)
         except (OSError, ValueError) as exc:
             partial.unlink(missing_ok=True)
             outbox.put(msg.TaskEnded(task, False, f"Could not add {source.name}: {exc}"))

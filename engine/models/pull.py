@@ -38,8 +38,10 @@ from hearth.engine.models.pull_reference import (
     PullReference,
     RemoteFile,
     parse_reference,
+    parse_revision,
     select_file,
 )
+from hearth.models_folder import folder_lock, move_into_place
 
 log = logging.getLogger(__name__)
 
@@ -244,7 +246,15 @@ def _install(source: Path, target: Path, reporter: _Reporter) -> None:
                     reporter.check()
                     out.write(block)
         reporter.check()
-        os.replace(partial, target)
+        with folder_lock(target.parent):
+            try:
+                move_into_place(partial, target)
+            except FileExistsError:
+                raise AlreadyExists(
+                    f"{target.name} appeared in the models folder during the pull; it was left as it is",
+                    param="reference",
+                    model=target.stem,
+                ) from None
     finally:
         partial.unlink(missing_ok=True)
 
@@ -269,7 +279,7 @@ def pull(
     logging.getLogger("httpx2").setLevel(logging.WARNING)
     reporter = _Reporter(progress, cancel)
     reference = parse_reference(reference_text)
-    revision = revision.strip() or "main"
+    revision = parse_revision(revision)
     reporter(PullProgress(PullPhase.RESOLVING), force=True)
     commit, remote = resolve(reference, revision)
     model_id = model_id_for(remote)

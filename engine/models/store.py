@@ -25,6 +25,7 @@ from hearth.engine.models.config import (
     load_config_file,
 )
 from hearth.engine.models.registry import ModelRecord, ModelRegistry
+from hearth.models_folder import folder_lock
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,13 @@ def _get(records: dict[str, ModelRecord], model_id: str, param: str) -> ModelRec
 
 
 def delete_model(registry: ModelRegistry, model_id: str) -> Path | None:
-    """Deletes the model; returns the file removed, if one was."""
+    """Deletes the model; returns the file removed, if one was. Decides and
+    acts under the models folder's lock."""
+    with folder_lock(registry.models_dir):
+        return _delete(registry, model_id)
+
+
+def _delete(registry: ModelRegistry, model_id: str) -> Path | None:
     records = registry.scan()
     record = _get(records, model_id, "id")
     declared = any(entry.id == model_id for entry in load_config_file(registry.config_file).models)
@@ -115,13 +122,20 @@ def _hide_for_aliases(registry: ModelRegistry, path: Path, aliases: list[str]) -
 
 
 def copy_model(registry: ModelRegistry, source: str, destination: str) -> None:
-    """Adds ``destination`` as an alias of ``source`` in the config file."""
+    """Adds ``destination`` as an alias of ``source`` in the config file, under
+    the models folder's lock (so the source cannot be deleted in between)."""
     if len(destination) > MODEL_ID_MAX_LENGTH or not re.fullmatch(MODEL_ID_PATTERN, destination):
         raise InvalidArgument(
             f"'{destination}' is not a valid model id: use letters, digits, '.', '_', ':' and '-', "
             f"in parts separated by '/' that start with a letter or digit (up to {MODEL_ID_MAX_LENGTH} characters)",
             param="destination",
         )
+    with folder_lock(registry.models_dir):
+        _add_alias(registry, source, destination)
+    log.info("added %s as a copy of %s", destination, source)
+
+
+def _add_alias(registry: ModelRegistry, source: str, destination: str) -> None:
     records = registry.scan()
     record = _get(records, source, "source")
     if destination in records:
@@ -139,4 +153,3 @@ def copy_model(registry: ModelRegistry, source: str, destination: str) -> None:
         return [*models, entry]
 
     _edit_config(registry.config_file, add)
-    log.info("added %s as a copy of %s", destination, source)
