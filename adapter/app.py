@@ -46,7 +46,7 @@ def create_app(settings: AdapterSettings | None = None) -> FastAPI:
     # there), the API key, the body size, cancelling the work of clients that
     # leave before their answer starts, and the routes.
     app.add_middleware(CancelOnDisconnect)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, timeout=settings.body_timeout)
     if api_key:
         app.add_middleware(ApiKeyGuard, api_key=api_key)
     app.add_middleware(

@@ -4,10 +4,12 @@
   allowed, which defeats DNS rebinding; an empty or missing ``Host`` is refused;
 - a browser ``Origin``, when sent, is a localhost page or one the user allowed;
 - with an API key set, ``Authorization: Bearer <key>`` on every route but ``/health``;
-- the body is no larger than ``max_body_bytes`` (413 otherwise).
+- the body is no larger than ``max_body_bytes`` (413 otherwise) and arrives
+  within ``body_timeout`` seconds (408 otherwise).
 
 Refusals are OpenAI-style error bodies like every other error."""
 
+import asyncio
 import hmac
 import re
 from collections.abc import Iterable
@@ -152,11 +154,13 @@ class ApiKeyGuard:
 
 
 class BodySizeLimit:
-    """Reads the request body up to ``max_bytes`` before the app runs; larger bodies get 413."""
+    """Reads the request body up to ``max_bytes`` before the app runs; larger
+    bodies get 413, and one not complete within ``timeout`` seconds 408."""
 
-    def __init__(self, app, max_bytes: int):
+    def __init__(self, app, max_bytes: int, timeout: float = 60.0):
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     def _too_large(self) -> ApiError:
         return ApiError(
@@ -174,18 +178,16 @@ class BodySizeLimit:
             if int(declared) > self.max_bytes:
                 return await _refuse(scope, receive, send, self._too_large())
         chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return  # the client left before sending its body: nothing to answer
-            body = message.get("body", b"")
-            size += len(body)
-            if size > self.max_bytes:
-                return await _refuse(scope, receive, send, self._too_large())
-            chunks.append(body)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.timeout):
+                complete = await self._read(receive, chunks)
+        except TimeoutError:
+            slow = ApiError(408, f"The request body did not arrive within {self.timeout:g} s", code="request_timeout")
+            return await _refuse(scope, receive, send, slow, {"Connection": "close"})
+        if complete is None:
+            return  # the client left before sending its body: nothing to answer
+        if not complete:
+            return await _refuse(scope, receive, send, self._too_large())
         replayed = False
 
         async def replay():
@@ -197,3 +199,19 @@ class BodySizeLimit:
             return await receive()
 
         return await self.app(scope, replay, send)
+
+    async def _read(self, receive, chunks: list[bytes]) -> bool | None:
+        """Reads the body into ``chunks``: True when whole, False past the
+        limit, None when the client left."""
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                return False
+            chunks.append(body)
+            if not message.get("more_body", False):
+                return True

@@ -5,6 +5,7 @@ import logging
 import uvicorn
 
 from hearth.adapter.app import create_app
+from hearth.adapter.http_protocol import protocol_with_header_timeout
 from hearth.auth import UnsafeBind, check_bind
 from hearth.settings.adapter import AdapterSettings
 
@@ -19,6 +20,12 @@ def uvicorn_config(settings: AdapterSettings) -> uvicorn.Config:
         log_config=None,  # keep the process's own logging setup
         access_log=False,  # RequestLogMiddleware writes one line per request
         timeout_graceful_shutdown=10,
+        # Slow or idle clients cannot hold connections: headers within
+        # header_timeout, idle keep-alive for keep_alive_timeout, the body
+        # within body_timeout (BodySizeLimit), and max_connections at most.
+        http=protocol_with_header_timeout(settings.header_timeout),
+        timeout_keep_alive=settings.keep_alive_timeout,
+        limit_concurrency=settings.max_connections,
     )
 
 

@@ -31,3 +31,18 @@ class AdapterSettings(HearthSettings):
         default=False,
         description="Allow listening on a non-loopback address without an API key.",
     )
+    header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Seconds a client has to send a request's headers (from connecting, or from the previous answer).",
+    )
+    body_timeout: float = Field(
+        default=60.0, gt=0, le=3600, description="Seconds a client has to send a request's whole body; then 408."
+    )
+    keep_alive_timeout: float = Field(
+        default=5.0, gt=0, le=600, description="Seconds an idle keep-alive connection stays open."
+    )
+    max_connections: int = Field(
+        default=512, ge=8, le=65536, description="Open connections at most; requests beyond them get 503."
+    )
