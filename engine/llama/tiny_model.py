@@ -1,5 +1,6 @@
-"""Makes small GGUF files for tests: a tiny random-weight llama that really
-loads and generates in llama.cpp, in well under a megabyte."""
+"""A tiny random-weight llama written as a GGUF file (well under a megabyte)
+that really loads and generates in llama.cpp: the engine's CPU check runs it,
+and the tests build their small models with it."""
 
 from pathlib import Path
 

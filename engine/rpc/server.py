@@ -14,10 +14,12 @@ from hearth.auth import UnsafeBind, address_host, check_bind, normalized_key
 from hearth.client.channel import MAX_MESSAGE_BYTES
 from hearth.engine.core import EngineCore
 from hearth.engine.llama.backend import BackendUnavailable, backend_info
+from hearth.engine.llama.cpu_check import check_build_runs_here
 from hearth.engine.rpc.interceptors import ApiKeyInterceptor, ErrorMappingInterceptor
 from hearth.engine.rpc.servicer import EngineServicer
 from hearth.engine.templates.chat_template import shutdown_renderers
 from hearth.engine.v1 import engine_pb2, engine_pb2_grpc
+from hearth.exit_codes import BAD_SETTINGS, CANNOT_RUN_HERE
 from hearth.settings.engine import EngineSettings
 
 log = logging.getLogger(__name__)
@@ -36,12 +38,16 @@ async def serve(settings: EngineSettings) -> None:
         )
     except UnsafeBind as exc:
         log.error("%s", exc)
-        raise SystemExit(2) from None
+        raise SystemExit(BAD_SETTINGS) from None
     try:
         backend = backend_info()
     except BackendUnavailable as exc:
         log.error("%s", exc)
-        raise SystemExit(3) from None
+        raise SystemExit(CANNOT_RUN_HERE) from None
+    cannot_run = await asyncio.to_thread(check_build_runs_here)
+    if cannot_run is not None:
+        log.error("%s", cannot_run)
+        raise SystemExit(CANNOT_RUN_HERE)
     core = EngineCore(settings, backend)
     await core.start()
     # The key check comes first: a call without it reaches nothing else.
@@ -65,7 +71,7 @@ async def serve(settings: EngineSettings) -> None:
         log.error("cannot listen on %s: the address is in use or invalid", settings.engine_address)
         await core.stop()
         shutdown_renderers()
-        raise SystemExit(2) from None
+        raise SystemExit(BAD_SETTINGS) from None
     await server.start()
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

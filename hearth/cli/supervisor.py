@@ -1,6 +1,8 @@
 """`hearth serve`: the engine as a supervised child process, the adapter in this one.
 
-The engine is restarted if it dies (the adapter answers 503 meanwhile). SIGTERM
+The engine is restarted if it dies (the adapter answers 503 meanwhile), unless
+it exits saying it cannot run (hearth.exit_codes.FINAL): then `hearth serve`
+stops with the engine's status instead of restarting it in a loop. SIGTERM
 or Ctrl-C stops the adapter, then the engine, and leaves no process behind."""
 
 import asyncio
@@ -24,6 +26,7 @@ from hearth.auth import (
     split_host_port,
 )
 from hearth.client import AsyncEngineClient
+from hearth.exit_codes import FINAL
 from hearth.settings.adapter import AdapterSettings
 from hearth.settings.engine import EngineSettings
 
@@ -104,13 +107,17 @@ class EngineProcess:
             await process.wait()
         log.info("engine stopped")
 
-    async def keep_running(self) -> None:
-        """Restart the engine whenever it exits, with backoff if it keeps dying."""
+    async def keep_running(self) -> int:
+        """Restart the engine whenever it exits, with backoff if it keeps dying;
+        returns the engine's status once it exits saying it cannot run."""
         backoff = 1.0
         while True:
             assert self.process is not None
             started = time.monotonic()
             code = await self.process.wait()
+            if code in FINAL:
+                log.error("engine exited with code %s and cannot run as set up; see its log above. Stopping", code)
+                return code
             if time.monotonic() - started > HEALTHY_RUN_SECONDS:
                 backoff = 1.0
             log.error("engine exited with code %s; restarting in %.0fs", code, backoff)
@@ -171,15 +178,20 @@ async def _serve(engine_settings: EngineSettings, adapter_settings: AdapterSetti
             return 0
         if not ready.result():
             log.error("the engine did not start; see its log above")
-            return 1
+            code = engine.process.returncode if engine.process is not None else None
+            return code if code in FINAL else 1
         log.info("engine ready on %s", engine_settings.engine_address)
         monitor = asyncio.create_task(engine.keep_running())
+        # An engine that cannot run any more stops the adapter too.
+        monitor.add_done_callback(lambda _: setattr(server, "should_exit", True))
         try:
             await server.serve()
         finally:
             monitor.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await monitor
+        if monitor.done() and not monitor.cancelled() and monitor.exception() is None:
+            return monitor.result()
         return 0 if server.started or stopping.is_set() else 1
     finally:
         await engine.stop()

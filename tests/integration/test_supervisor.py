@@ -2,14 +2,16 @@
 
 import os
 import signal
+import subprocess
 import time
 
 import httpx
 import psutil
 import pytest
 
+from hearth.exit_codes import CANNOT_RUN_HERE
 from tests.helpers.models import TINY_MODEL_ID
-from tests.helpers.servers import HearthServer
+from tests.helpers.servers import HEARTH, HearthServer, base_env, free_port
 
 
 @pytest.fixture
@@ -66,3 +68,27 @@ def test_stop_signal_leaves_no_process(tiny_only, tmp_path, stop_signal):
     assert not alive, alive
     assert server.health_status() is None
     server.stop()
+
+
+SIGILL_ON_CPU_CHECK = """\
+import os, signal, sys
+# Stands in for a llama.cpp build made for another processor: the engine's CPU
+# check process dies of an illegal instruction, as such a build does.
+if "hearth.engine.llama.cpu_check" in sys.orig_argv:
+    os.kill(os.getpid(), signal.SIGILL)
+"""
+
+
+def test_a_build_that_cannot_run_here_stops_serve_with_a_clear_message(tiny_only, tmp_path):
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SIGILL_ON_CPU_CHECK)
+    cache = tmp_path / "cache"
+    env = base_env(tiny_only, tmp_path / "config.json", PYTHONPATH=str(hook), XDG_CACHE_HOME=str(cache))
+    command = HEARTH + ["serve", "--port", str(free_port()), "--engine-address", f"127.0.0.1:{free_port()}"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == CANNOT_RUN_HERE, done.stderr[-3000:]
+    assert "SIGILL" in done.stderr and "make install" in done.stderr
+    # Said once, never restarted in a loop; and no verdict kept that would skip the check next time.
+    assert done.stderr.count("engine started") == 1 and "restarting" not in done.stderr
+    assert not list(cache.rglob("cpu-check.json"))
