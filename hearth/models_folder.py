@@ -2,14 +2,17 @@
 that changes the folder (the engine's copy, delete and pull, the desktop's
 add-file): each decides and acts while holding the lock, so no interleaving
 leaves an alias pointing at a deleted file or one file written over another.
-Imports nothing above the standard library."""
+Imports only the standard library and platformdirs."""
 
 import contextlib
+import hashlib
 import logging
 import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+
+import platformdirs
 
 try:
     import fcntl
@@ -18,11 +21,18 @@ except ImportError:  # Windows: the lock holds between threads of one process on
 
 log = logging.getLogger(__name__)
 
-# A dot-name without the .gguf suffix: the registry never lists it.
-LOCK_NAME = ".hearth.lock"
+# Lock files live outside the models folder (which stays the user's, and may
+# be read-only): one per folder, named after its resolved path.
+LOCKS_DIR = Path(platformdirs.user_cache_dir("hearth")) / "locks"
 
 _guard = threading.Lock()
 _thread_locks: dict[str, threading.Lock] = {}
+
+
+def lock_file(models_dir: Path) -> Path:
+    """The lock file of a models folder."""
+    digest = hashlib.sha256(os.fsencode(Path(models_dir).resolve())).hexdigest()[:24]
+    return LOCKS_DIR / f"models-{digest}.lock"
 
 
 def _thread_lock(folder: Path) -> threading.Lock:
@@ -33,15 +43,16 @@ def _thread_lock(folder: Path) -> threading.Lock:
 @contextlib.contextmanager
 def folder_lock(models_dir: Path) -> Iterator[None]:
     """Holds the models folder's lock: between this process's threads and, where
-    the platform has ``flock``, between processes. A folder where the lock file
-    cannot be written (read-only) is locked between threads only."""
-    folder = Path(models_dir).absolute()
+    the platform has ``flock``, between processes. Where the lock file cannot
+    be written, the folder is locked between threads only."""
+    folder = Path(models_dir).resolve()
     with _thread_lock(folder):
+        path = lock_file(folder)
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
-            log.debug("cannot open the lock file in %s (%s): locking between threads only", folder, exc)
+            log.debug("cannot open the lock file %s (%s): locking between threads only", path, exc)
             yield
             return
         try:
