@@ -35,14 +35,21 @@ def test_requests_tokens_and_engine_state(server):
     usages = []
     reply = httpx.post(
         f"{server.base_url}/v1/chat/completions",
-        json={"model": TINY_MODEL_ID, "messages": MESSAGES, "max_tokens": 3},
+        json={"model": TINY_MODEL_ID, "messages": MESSAGES, "max_tokens": 3, "temperature": 0},
         timeout=60,
     ).json()
     usages.append(reply["usage"])
     with httpx.stream(
         "POST",
         f"{server.base_url}/v1/completions",
-        json={"model": TINY_MODEL_ID, "prompt": "Hello", "max_tokens": 4, "stream": True, "stream_options": {"include_usage": True}},
+        json={
+                "model": TINY_MODEL_ID,
+                "prompt": "Hello",
+                "max_tokens": 4,
+                "temperature": 0,
+                "stream": True,
+                "stream_options": {"include_usage": True},
+            },
         timeout=60,
     ) as stream:
         lines = [line for line in stream.iter_lines() if line.startswith("data: {")]

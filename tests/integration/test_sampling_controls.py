@@ -235,7 +235,7 @@ def test_without_logprobs_none_are_sent(stub):
         ({"response_format": pb.ResponseFormat(type=pb.RESPONSE_FORMAT_TYPE_JSON_SCHEMA, json_schema="{not json")},
          "response_format.json_schema"),
         ({"response_format": schema_format({"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}}})},
-         "response_format.json_schema"),
+         "response_format.json_schema.properties.a.$ref"),
         ({"logit_bias": {5: 101.0}}, "logit_bias"),
         ({"logit_bias": {5: -100.5}}, "logit_bias"),
         ({"logit_bias": {10**9: 1.0}}, "logit_bias"),
