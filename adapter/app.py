@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from hearth import __version__
+from hearth.adapter.anthropic.routers import ROUTERS as ANTHROPIC_ROUTERS
 from hearth.adapter.common.errors import install_error_handlers
 from hearth.adapter.disconnect import CancelOnDisconnect
 from hearth.adapter.metrics import Metrics
@@ -56,7 +57,7 @@ def create_app(settings: AdapterSettings | None = None) -> FastAPI:
         allow_origin_regex=LOCAL_ORIGINS,
         # DELETE: Ollama's /api/delete.
         allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type"],
+        allow_headers=["Authorization", "Content-Type", "x-api-key", "anthropic-version", "anthropic-beta"],
         allow_credentials=False,
     )
     app.add_middleware(
@@ -68,6 +69,6 @@ def create_app(settings: AdapterSettings | None = None) -> FastAPI:
     for module in (health, metrics):
         app.include_router(module.router)
     # The API families side by side; Ollama's native API (/api/*) on the port its clients expect.
-    for router in (*OPENAI_ROUTERS, *OLLAMA_ROUTERS):
+    for router in (*OPENAI_ROUTERS, *ANTHROPIC_ROUTERS, *OLLAMA_ROUTERS):
         app.include_router(router)
     return app

@@ -124,7 +124,8 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 class ApiKeyGuard:
-    """With a key set, every route but /health needs ``Authorization: Bearer <key>``."""
+    """With a key set, every route but /health needs ``Authorization: Bearer <key>``
+    (or, as Anthropic's clients send it, ``x-api-key: <key>``)."""
 
     def __init__(self, app, api_key: str):
         key = normalized_key(api_key)
@@ -136,7 +137,9 @@ class ApiKeyGuard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             return await self.app(scope, receive, send)
-        token = bearer_token(Headers(scope=scope).get("authorization"))
+        headers = Headers(scope=scope)
+        # Anthropic's clients send the key as x-api-key.
+        token = bearer_token(headers.get("authorization")) or headers.get("x-api-key")
         if token is not None and hmac.compare_digest(token.encode("utf-8", "surrogateescape"), self._key):
             return await self.app(scope, receive, send)
         message = (

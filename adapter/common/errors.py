@@ -1,6 +1,7 @@
 """The one place errors are built, in each API family's shape: OpenAI's
 {"error": {message, type, param, code}} by default, Ollama's {"error": "..."}
-under /api/. Engine errors (EngineCallError) are mapped to HTTP here, once."""
+under /api/, Anthropic's {"type": "error", "error": {type, message}} under
+/v1/messages. Engine errors (EngineCallError) are mapped to HTTP here, once."""
 
 import logging
 import re
@@ -77,7 +78,9 @@ def from_engine_error(error: EngineCallError) -> ApiError:
             code="engine_unauthenticated",
         )
     if error.code == "UNAVAILABLE":
-        return ApiError(503, "The engine is not available; try again shortly", type="server_error", code="engine_unavailable")
+        return ApiError(
+            503, "The engine is not available; try again shortly", type="server_error", code="engine_unavailable"
+        )
     if error.code == "DEADLINE_EXCEEDED":
         return ApiError(504, "The engine did not answer in time", type="server_error", code="engine_timeout")
     if error.code == "CANCELLED":
@@ -115,7 +118,9 @@ def _validation_error(exc: RequestValidationError) -> ApiError:
     if first.get("type") == "missing":
         return invalid_request(f"Missing required parameter: '{param}'", param=param, code="missing_required_parameter")
     message = str(first.get("msg", "Invalid value"))
-    return invalid_request(f"Invalid value for '{param}': {message}" if param else message, param=param, code="invalid_value")
+    return invalid_request(
+        f"Invalid value for '{param}': {message}" if param else message, param=param, code="invalid_value"
+    )
 
 
 # Ollama's native API lives under this prefix, and its clients read its error shape.
@@ -126,11 +131,34 @@ def ollama_error_body(error: ApiError) -> dict:
     return {"error": error.message}
 
 
+# Anthropic's Messages API, whose SDKs read their own error shape and types.
+ANTHROPIC_PREFIX = "/v1/messages"
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    409: "invalid_request_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+    529: "overloaded_error",
+}
+
+
+def anthropic_error_body(error: ApiError) -> dict:
+    default = "invalid_request_error" if error.status < 500 else "api_error"
+    return {"type": "error", "error": {"type": _ANTHROPIC_TYPES.get(error.status, default), "message": error.message}}
+
+
 def error_response(path: str, error: ApiError) -> JSONResponse:
     """The one place that picks the shape: Ollama's {"error": "..."} under
-    /api/, OpenAI's everywhere else."""
+    /api/, Anthropic's under /v1/messages, OpenAI's everywhere else."""
     if path.startswith(OLLAMA_PREFIX):
         return JSONResponse(ollama_error_body(error), status_code=error.status)
+    if path.startswith(ANTHROPIC_PREFIX):
+        return JSONResponse(anthropic_error_body(error), status_code=error.status)
     return error.response()
 
 
@@ -148,9 +176,15 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 404:
             error = ApiError(404, f"Unknown path: {request.url.path}", code="unknown_url")
         elif exc.status_code == 405:
-            error = ApiError(405, f"Method {request.method} is not allowed on {request.url.path}", code="method_not_allowed")
+            error = ApiError(
+                405, f"Method {request.method} is not allowed on {request.url.path}", code="method_not_allowed"
+            )
         else:
-            error = ApiError(exc.status_code, str(exc.detail), type="invalid_request_error" if exc.status_code < 500 else "server_error")
+            error = ApiError(
+                exc.status_code,
+                str(exc.detail),
+                type="invalid_request_error" if exc.status_code < 500 else "server_error",
+            )
         return respond(request, error)
 
     async def on_engine_error(request: Request, exc: EngineCallError) -> JSONResponse:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from fastapi.responses import StreamingResponse
 
-from hearth.adapter.common.errors import ApiError, from_engine_error
+from hearth.adapter.common.errors import ApiError, as_api_error, from_engine_error
 from hearth.client import EngineCallError, finish_reason_name
 from hearth.engine.v1 import engine_pb2 as pb
 
@@ -90,6 +90,32 @@ def sse_response(events: AsyncIterator[dict], stream) -> StreamingResponse:
     """A streamed answer: ``events`` as Server-Sent Events (see sse_stream)."""
     return StreamingResponse(
         sse_stream(events, stream), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
+
+
+def named_sse(name: str, payload: dict) -> str:
+    """An event with a name line (Anthropic's streams name every event)."""
+    return f"event: {name}\n{sse(payload)}"
+
+
+async def named_sse_stream(events: AsyncIterator[tuple[str, dict]], stream, error_body) -> AsyncIterator[str]:
+    """SSE lines for ``(name, payload)`` events, with no [DONE] after them; a
+    failure midway is an ``error`` event whose payload is ``error_body(ApiError)``.
+    However the response ends, the engine call is cancelled."""
+    try:
+        async for name, payload in events:
+            yield named_sse(name, payload)
+    except (ApiError, EngineCallError) as exc:
+        yield named_sse("error", error_body(as_api_error(exc)))
+    finally:
+        stream.cancel()
+
+
+def named_sse_response(events: AsyncIterator[tuple[str, dict]], stream, error_body, headers=None) -> StreamingResponse:
+    return StreamingResponse(
+        named_sse_stream(events, stream, error_body),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", **(headers or {})},
     )
 
 

@@ -73,10 +73,22 @@ def test_every_rest_route_but_health_requires_the_key(keyed_server):
                 # Ollama's clients read Ollama's shape: {"error": "<message>"}.
                 assert "API key" in response.json()["error"]
                 continue
+            if path.startswith("/v1/messages"):
+                # Anthropic's clients read Anthropic's shape.
+                assert response.json() == {
+                    "type": "error",
+                    "error": {"type": "authentication_error", "message": response.json()["error"]["message"]},
+                }
+                continue
             assert response.json()["error"]["code"] == "invalid_api_key"
             assert set(response.json()["error"]) == {"message", "type", "param", "code"}
         allowed = httpx.request(method, f"{keyed_server.base_url}{path}", json=body, headers=AUTH, timeout=60)
         assert allowed.status_code != 401, (method, path)
+        # Anthropic's clients send the key as x-api-key.
+        anthropic_style = httpx.request(
+            method, f"{keyed_server.base_url}{path}", json=body, headers={"x-api-key": KEY}, timeout=60
+        )
+        assert anthropic_style.status_code != 401, (method, path)
 
 
 def test_the_key_in_the_openai_sdk(keyed_server):

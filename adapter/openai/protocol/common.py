@@ -1,14 +1,10 @@
 """Request fields shared by the chat and completions endpoints."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field
 
-from hearth.adapter.common.errors import invalid_request
-from hearth.adapter.common.text import lone_surrogate_at
-
-# Real clients send vendor fields we do not know; they are ignored, not refused.
-LENIENT = ConfigDict(extra="ignore")
+from hearth.adapter.common.request import LENIENT, RequestBody
 
 StopField = Annotated[str | list[str] | None, Field(default=None, description="Up to 16 stop strings.")]
 
@@ -18,19 +14,8 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class OpenAIRequest(BaseModel):
-    """A request body: unknown fields ignored, every string valid Unicode."""
-
-    model_config = LENIENT
-
-    @model_validator(mode="before")
-    @classmethod
-    def _text_is_unicode(cls, data: Any) -> Any:
-        if where := lone_surrogate_at(data):
-            raise invalid_request(
-                f"Invalid value for '{where}': the text is not valid Unicode", param=where, code="invalid_value"
-            )
-        return data
+class OpenAIRequest(RequestBody):
+    """An OpenAI request body (see RequestBody)."""
 
 
 class SamplingFields(OpenAIRequest):

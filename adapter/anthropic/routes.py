@@ -1,0 +1,68 @@
+"""POST /v1/messages and /v1/messages/count_tokens (``?beta=true`` and the
+``anthropic-beta`` header are accepted and change nothing)."""
+
+import logging
+import uuid
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from hearth.adapter.anthropic.events import message_events
+from hearth.adapter.anthropic.protocol import CountTokensRequest, MessageResponse, MessagesRequest
+from hearth.adapter.anthropic.translate import (
+    STOP_REASONS,
+    messages_of,
+    messages_to_generate,
+    tool_use_block,
+    usage_of,
+)
+from hearth.adapter.common.errors import anthropic_error_body
+from hearth.adapter.common.streaming import collect, named_sse_response
+from hearth.engine.v1 import engine_pb2 as pb
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+# Names the server tools left out of the prompt (a local server cannot run them).
+LEFT_OUT_HEADER = "x-hearth-tools-left-out"
+
+
+def _message_id() -> str:
+    return f"msg_{uuid.uuid4().hex[:24]}"
+
+
+@router.post("/v1/messages", response_model=None)
+async def create_message(body: MessagesRequest, request: Request):
+    engine = request.app.state.engine
+    model = await engine.get_model(body.model)
+    message_id = _message_id()
+    generate, left_out = messages_to_generate(body, message_id, model.max_output_tokens)
+    headers = {LEFT_OUT_HEADER: ",".join(left_out)} if left_out else {}
+    if left_out:
+        log.info("left out server tools a local model cannot run: %s", ", ".join(left_out))
+    stream = await engine.generate(generate)
+    if body.stream:
+        return named_sse_response(message_events(stream, message_id, body.model), stream, anthropic_error_body, headers)
+    result = await collect(stream, 1)
+    choice = result.choices[0]
+    content = [{"type": "text", "text": choice.text}] if choice.text else []
+    content.extend(tool_use_block(call) for call in choice.tool_calls)
+    answer = MessageResponse(
+        id=message_id,
+        model=body.model,
+        content=content,
+        stop_reason=STOP_REASONS.get(choice.finish_reason, "end_turn"),
+        usage=usage_of(result.last),
+    )
+    if headers:
+        return JSONResponse(answer.model_dump(), headers=headers)
+    return answer
+
+
+@router.post("/v1/messages/count_tokens")
+async def count_tokens(body: CountTokensRequest, request: Request) -> dict:
+    """The tokens of the prompt the model would see for these messages."""
+    tokenize = pb.TokenizeRequest(model=body.model)
+    tokenize.messages.extend(messages_of(body))
+    reply = await request.app.state.engine.tokenize(tokenize)
+    return {"input_tokens": len(reply.tokens)}
