@@ -120,6 +120,8 @@ class ChoiceEnded:
 
     index: int
     finish_reason: FinishReason
+    # The stop string that ended it, when one did.
+    stop_string: str = ""
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,8 @@ class Finished:
     index: int = 0
     # Prompt tokens served from a slot's cache instead of being evaluated.
     cached_prompt_tokens: int = 0
+    # The stop string that ended the last sequence, when one did.
+    stop_string: str = ""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ message_start, ping, then per content block content_block_start, its deltas
 
 from collections.abc import AsyncIterator
 
-from hearth.adapter.anthropic.translate import STOP_REASONS, tool_use_block, usage_of
+from hearth.adapter.anthropic.translate import stop_reason as stop_reason_of
+from hearth.adapter.anthropic.translate import tool_use_block, usage_of
 from hearth.client import finish_reason_name
 
 Event = tuple[str, dict]
@@ -50,7 +51,7 @@ async def message_events(stream, message_id: str, model: str) -> AsyncIterator[E
     )
     yield "ping", {"type": "ping"}
     blocks = _Blocks()
-    stop_reason = "end_turn"
+    stop_reason, stop_sequence = "end_turn", None
     async for message in stream:
         if message.text:
             if blocks.open_text is None:
@@ -67,7 +68,8 @@ async def message_events(stream, message_id: str, model: str) -> AsyncIterator[E
             yield "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
             yield "content_block_stop", {"type": "content_block_stop", "index": index}
         if message.finish_reason:
-            stop_reason = STOP_REASONS.get(finish_reason_name(message.finish_reason), "end_turn")
+            stop_reason = stop_reason_of(finish_reason_name(message.finish_reason), message.stop_sequence)
+            stop_sequence = message.stop_sequence or None
         if message.HasField("usage"):
             for event in blocks.close_text():
                 yield event
@@ -75,7 +77,7 @@ async def message_events(stream, message_id: str, model: str) -> AsyncIterator[E
                 "message_delta",
                 {
                     "type": "message_delta",
-                    "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                    "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
                     "usage": usage_of(message).model_dump(),
                 },
             )

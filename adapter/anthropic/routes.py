@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse
 from hearth.adapter.anthropic.events import message_events
 from hearth.adapter.anthropic.protocol import CountTokensRequest, MessageResponse, MessagesRequest
 from hearth.adapter.anthropic.translate import (
-    STOP_REASONS,
     messages_of,
     messages_to_generate,
+    stop_reason,
     tool_use_block,
     usage_of,
 )
@@ -51,7 +51,8 @@ async def create_message(body: MessagesRequest, request: Request):
         id=message_id,
         model=body.model,
         content=content,
-        stop_reason=STOP_REASONS.get(choice.finish_reason, "end_turn"),
+        stop_reason=stop_reason(choice.finish_reason, choice.stop_sequence),
+        stop_sequence=choice.stop_sequence or None,
         usage=usage_of(result.last),
     )
     if headers:

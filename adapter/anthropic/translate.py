@@ -15,6 +15,13 @@ UINT32_MAX = 2**32 - 1
 INT32_MAX = 2**31 - 1
 _TOOL_CHOICES = {"auto": pb.TOOL_CHOICE_AUTO, "any": pb.TOOL_CHOICE_REQUIRED, "none": pb.TOOL_CHOICE_NONE}
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+
+
+def stop_reason(finish_reason: str, stop_sequence: str) -> str:
+    """Anthropic's stop_reason: a stop string that ended the answer is "stop_sequence"."""
+    if stop_sequence and finish_reason == "stop":
+        return "stop_sequence"
+    return STOP_REASONS.get(finish_reason, "end_turn")
 # Blocks from an earlier turn that carry nothing the model reads again.
 _SKIPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 

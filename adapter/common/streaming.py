@@ -30,6 +30,8 @@ class ChoiceResult:
     finish_reason: str = "stop"
     tool_calls: list[pb.ToolCall] = field(default_factory=list)
     logprobs: list[pb.TokenLogprob] = field(default_factory=list)
+    # The stop string that ended it, when one did.
+    stop_sequence: str = ""
 
 
 @dataclass
@@ -52,6 +54,7 @@ async def collect(stream, n: int) -> Collected:
             choice.logprobs.extend(message.logprobs)
             if message.finish_reason:
                 choice.finish_reason = finish_reason_name(message.finish_reason)
+                choice.stop_sequence = message.stop_sequence
             if message.HasField("usage"):
                 for choice, texts in zip(choices, pieces):
                     choice.text = "".join(texts)

@@ -50,6 +50,11 @@ class SequenceOutput:
             return text + self._tail(), FinishReason.LENGTH
         return text, None
 
+    @property
+    def stop_string(self) -> str:
+        """The stop string that ended the sequence; empty when none did."""
+        return self._matcher.matched
+
     def _tail(self) -> str:
         return self._matcher.push(self._decoder.decode(b"", final=True)) + self._matcher.flush()
 

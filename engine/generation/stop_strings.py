@@ -7,6 +7,8 @@ class StopMatcher:
         self._stops = tuple(s for s in stops if s)
         self._held = ""
         self.stopped = False
+        # The stop string that ended the text, once one did.
+        self.matched = ""
 
     def push(self, text: str) -> str:
         """Text that is safe to emit now; sets ``stopped`` when a stop string appears."""
@@ -15,9 +17,11 @@ class StopMatcher:
         if not self._stops:
             return text
         self._held += text
-        first = min((i for i in (self._held.find(s) for s in self._stops) if i >= 0), default=-1)
+        found = [(i, s) for s in self._stops if (i := self._held.find(s)) >= 0]
+        first = min((i for i, _ in found), default=-1)
         if first >= 0:
             self.stopped = True
+            self.matched = next(s for i, s in found if i == first)
             out, self._held = self._held[:first], ""
             return out
         keep = self._longest_partial_stop()

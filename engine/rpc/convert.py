@@ -219,10 +219,13 @@ def generation_event_to_proto(event: TextPiece | ChoiceEnded | Finished) -> pb.G
             tool_calls=[pb.ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in event.tool_calls],
         )
     if isinstance(event, ChoiceEnded):
-        return pb.GenerateResponse(finish_reason=_FINISH[event.finish_reason], index=event.index)
+        return pb.GenerateResponse(
+            finish_reason=_FINISH[event.finish_reason], index=event.index, stop_sequence=event.stop_string
+        )
     return pb.GenerateResponse(
         finish_reason=_FINISH[event.finish_reason],
         index=event.index,
+        stop_sequence=event.stop_string,
         usage=pb.Usage(
             prompt_tokens=event.prompt_tokens,
             completion_tokens=event.completion_tokens,

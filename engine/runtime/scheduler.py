@@ -332,13 +332,19 @@ class BatchScheduler:
             return
         run.completion_tokens += slot.output.generated
         run.live -= 1
+        stop_string = slot.output.stop_string
         self._free(slot)
         if run.live:
-            run.job.sink(ChoiceEnded(slot.index, finish))
+            run.job.sink(ChoiceEnded(slot.index, finish, stop_string))
         else:
             run.job.sink(
                 Finished(
-                    finish, len(run.job.prompt_tokens), run.completion_tokens, slot.index, run.cached_prompt_tokens
+                    finish,
+                    len(run.job.prompt_tokens),
+                    run.completion_tokens,
+                    slot.index,
+                    run.cached_prompt_tokens,
+                    stop_string,
                 )
             )
             self._runs.remove(run)

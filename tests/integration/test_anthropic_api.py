@@ -86,6 +86,27 @@ def test_raw_events_come_in_anthropics_order(instruct_server):
     assert payloads[-2]["usage"]["output_tokens"] > 0 and payloads[-2]["delta"]["stop_reason"]
 
 
+def test_a_stop_sequence_is_named(client):
+    reply = client.messages.create(
+        model=MODEL,
+        max_tokens=60,
+        stop_sequences=["3"],
+        messages=[{"role": "user", "content": "Count from 1 to 10, separated by commas."}],
+        extra_body=GREEDY,
+    )
+    assert reply.stop_reason == "stop_sequence" and reply.stop_sequence == "3"
+    assert "3" not in reply.content[0].text and "2" in reply.content[0].text
+    with client.messages.stream(
+        model=MODEL,
+        max_tokens=60,
+        stop_sequences=["4", "3"],
+        messages=[{"role": "user", "content": "Count from 1 to 10, separated by commas."}],
+        extra_body=GREEDY,
+    ) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "stop_sequence" and final.stop_sequence == "3"
+
+
 def test_a_tool_round_trip(client):
     ask = [{"role": "user", "content": "What is the weather in Oslo?"}]
     first = client.messages.create(

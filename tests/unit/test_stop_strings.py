@@ -30,3 +30,12 @@ def test_earliest_of_several_stops_wins():
 
 def test_held_text_is_flushed_at_the_end():
     assert feed(StopMatcher(("xyz",)), ["abc x"]) == "abc x"
+
+
+def test_the_matched_stop_string_is_the_one_that_appears_first():
+    matcher = StopMatcher(("world", "lo w", "xyz"))
+    out = matcher.push("hel") + matcher.push("lo wor") + matcher.push("ld")
+    assert out == "hel" and matcher.stopped and matcher.matched == "lo w"
+    unmatched = StopMatcher(("xyz",))
+    unmatched.push("abc")
+    assert not unmatched.stopped and unmatched.matched == ""
