@@ -13,6 +13,7 @@ from hearth.adapter.metrics import Metrics
 from hearth.adapter.ollama.routers import ROUTERS as OLLAMA_ROUTERS
 from hearth.adapter.openai.routers import ROUTERS as OPENAI_ROUTERS
 from hearth.adapter.request_log import RequestLogMiddleware
+from hearth.adapter.responses.routers import ROUTERS as RESPONSES_ROUTERS
 from hearth.adapter.routes import health, metrics
 from hearth.adapter.security import (
     LOCAL_ORIGINS,
@@ -69,6 +70,6 @@ def create_app(settings: AdapterSettings | None = None) -> FastAPI:
     for module in (health, metrics):
         app.include_router(module.router)
     # The API families side by side; Ollama's native API (/api/*) on the port its clients expect.
-    for router in (*OPENAI_ROUTERS, *ANTHROPIC_ROUTERS, *OLLAMA_ROUTERS):
+    for router in (*OPENAI_ROUTERS, *RESPONSES_ROUTERS, *ANTHROPIC_ROUTERS, *OLLAMA_ROUTERS):
         app.include_router(router)
     return app

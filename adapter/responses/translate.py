@@ -1,0 +1,199 @@
+"""Responses requests -> engine GenerateRequest, and engine answers -> output items."""
+
+import json
+import uuid
+
+from hearth.adapter.common.errors import invalid_request
+from hearth.adapter.common.text import arguments_json
+from hearth.adapter.responses.protocol import ContentPart, InputItem, NamedFunction, ResponsesRequest
+from hearth.engine.v1 import engine_pb2 as pb
+
+UINT32_MAX = 2**32 - 1
+INT32_MAX = 2**31 - 1
+_TOOL_CHOICES = {"auto": pb.TOOL_CHOICE_AUTO, "none": pb.TOOL_CHOICE_NONE, "required": pb.TOOL_CHOICE_REQUIRED}
+_TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})
+# Items of earlier turns that carry nothing the model reads again.
+_SKIPPED_ITEMS = frozenset({"reasoning", "item_reference"})
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def _text(content: str | list[ContentPart] | None, param: str) -> str:
+    if content is None or isinstance(content, str):
+        return content or ""
+    texts = []
+    for index, part in enumerate(content):
+        if part.type not in _TEXT_PARTS:
+            raise invalid_request(
+                f"Content parts of type '{part.type}' are not supported; send text",
+                param=f"{param}[{index}].type",
+                code="unsupported_value",
+            )
+        texts.append(part.text or "")
+    return "\n".join(texts)
+
+
+def _function_call(item: InputItem, param: str) -> pb.ToolCall:
+    if not item.call_id or not item.name:
+        raise invalid_request("A function_call item needs call_id and name", param=param)
+    try:
+        arguments = arguments_json(item.arguments or "{}")
+    except ValueError:
+        raise invalid_request("Function call arguments must be a JSON object", param=f"{param}.arguments") from None
+    return pb.ToolCall(id=item.call_id, name=item.name, arguments=arguments)
+
+
+def messages_of(request: ResponsesRequest) -> list[pb.ChatMessage]:
+    """instructions, then the input items; consecutive function calls join the
+    assistant message before them."""
+    out: list[pb.ChatMessage] = []
+    if request.instructions:
+        out.append(pb.ChatMessage(role="system", content=request.instructions))
+    items = [InputItem(role="user", content=request.input)] if isinstance(request.input, str) else request.input
+    for index, item in enumerate(items):
+        param = f"input[{index}]"
+        if item.type == "message":
+            if item.role is None:
+                raise invalid_request("A message item needs a role", param=f"{param}.role")
+            out.append(pb.ChatMessage(role=item.role, content=_text(item.content, f"{param}.content")))
+        elif item.type == "function_call":
+            if not out or out[-1].role != "assistant":
+                out.append(pb.ChatMessage(role="assistant"))
+            out[-1].tool_calls.append(_function_call(item, param))
+        elif item.type == "function_call_output":
+            if not item.call_id:
+                raise invalid_request("A function_call_output item needs call_id", param=f"{param}.call_id")
+            out.append(
+                pb.ChatMessage(role="tool", tool_call_id=item.call_id, content=_text(item.output, f"{param}.output"))
+            )
+        elif item.type not in _SKIPPED_ITEMS:
+            raise invalid_request(
+                f"Input items of type '{item.type}' are not supported", param=f"{param}.type", code="unsupported_value"
+            )
+    return out
+
+
+def _tools(request: ResponsesRequest, generate: pb.GenerateRequest) -> list[str]:
+    """Adds the function tools; returns the names of the others, left out
+    (hosted tools a local server cannot run, and kinds it cannot offer a model)."""
+    left_out = []
+    for tool in request.tools or ():
+        if tool.type != "function" or not tool.name:
+            left_out.append(tool.name or tool.type)
+            continue
+        generate.tools.add(
+            name=tool.name,
+            description=tool.description or "",
+            parameters_json=json.dumps(tool.parameters) if tool.parameters else "",
+        )
+    choice = request.tool_choice
+    if isinstance(choice, NamedFunction):
+        generate.tool_choice = pb.TOOL_CHOICE_FUNCTION
+        generate.tool_choice_function = choice.name
+    elif choice is not None and generate.tools:
+        generate.tool_choice = _TOOL_CHOICES[choice]
+    if request.parallel_tool_calls is not None:
+        generate.parallel_tool_calls = request.parallel_tool_calls
+    return left_out
+
+
+def _text_format(request: ResponsesRequest, generate: pb.GenerateRequest) -> None:
+    text_format = request.text.format if request.text else None
+    if text_format is None or text_format.type == "text":
+        return
+    if text_format.type == "json_object":
+        generate.response_format.type = pb.RESPONSE_FORMAT_TYPE_JSON_OBJECT
+        return
+    if not text_format.schema_:
+        raise invalid_request("text.format of type 'json_schema' needs a schema", param="text.format.schema")
+    generate.response_format.type = pb.RESPONSE_FORMAT_TYPE_JSON_SCHEMA
+    generate.response_format.json_schema = json.dumps(text_format.schema_)
+
+
+def responses_to_generate(request: ResponsesRequest, response_id: str) -> tuple[pb.GenerateRequest, list[str]]:
+    if request.previous_response_id:
+        raise invalid_request(
+            "previous_response_id is not supported yet: this server keeps no responses; send the whole input",
+            param="previous_response_id",
+            code="unsupported_parameter",
+        )
+    generate = pb.GenerateRequest(model=request.model, request_id=response_id)
+    generate.messages.extend(messages_of(request))
+    left_out = _tools(request, generate)
+    _text_format(request, generate)
+    if request.max_output_tokens is not None:
+        generate.max_tokens = min(request.max_output_tokens, UINT32_MAX)
+    for name in ("temperature", "top_p", "min_p"):
+        if getattr(request, name) is not None:
+            setattr(generate, name, getattr(request, name))
+    if request.top_k is not None:
+        generate.top_k = max(-INT32_MAX, min(request.top_k, INT32_MAX))
+    if request.seed is not None:
+        generate.seed = request.seed % 2**64
+    return generate, left_out
+
+
+def message_item(item_id: str, text: str, status: str = "completed") -> dict:
+    content = (
+        [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}] if status == "completed" else []
+    )
+    return {"type": "message", "id": item_id, "status": status, "role": "assistant", "content": content}
+
+
+def function_call_item(call: pb.ToolCall, status: str = "completed") -> dict:
+    return {
+        "type": "function_call",
+        "id": f"fc_{call.id}",
+        "call_id": call.id,
+        "name": call.name,
+        "arguments": call.arguments if status == "completed" else "",
+        "status": status,
+    }
+
+
+def usage_of(message: pb.GenerateResponse) -> dict:
+    usage = message.usage
+    return {
+        "input_tokens": usage.prompt_tokens,
+        "input_tokens_details": {"cached_tokens": usage.cached_prompt_tokens},
+        "output_tokens": usage.completion_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+    }
+
+
+def response_object(
+    request: ResponsesRequest, response_id: str, created_at: int, *, status: str, output: list, usage: dict | None
+) -> dict:
+    """The Response object, as every event and the non-streamed answer carry it."""
+    text = request.text.model_dump(by_alias=True, exclude_none=True) if request.text else {"format": {"type": "text"}}
+    return {
+        "id": response_id,
+        "object": "response",
+        "created_at": created_at,
+        "status": status,
+        "model": request.model,
+        "output": output,
+        "output_text": "".join(
+            part["text"] for item in output if item["type"] == "message" for part in item["content"]
+        ),
+        "usage": usage,
+        "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
+        "error": None,
+        "instructions": request.instructions,
+        "max_output_tokens": request.max_output_tokens,
+        "parallel_tool_calls": request.parallel_tool_calls is not False,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "tool_choice": request.tool_choice.model_dump()
+        if isinstance(request.tool_choice, NamedFunction)
+        else (request.tool_choice or "auto"),
+        "tools": [tool.model_dump(exclude_none=True) for tool in request.tools or () if tool.type == "function"],
+        "text": text,
+        "truncation": request.truncation or "disabled",
+        "metadata": request.metadata or {},
+        "store": False,
+        "reasoning": {"effort": None, "summary": None},
+    }
