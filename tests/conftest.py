@@ -78,6 +78,24 @@ def instruct_server(tmp_path_factory):
     process.stop()
 
 
+# Coding agents' prompts (Claude Code's about 11,600 tokens) do not fit the default served context.
+AGENT_CONTEXT = 32768
+
+
+@pytest.fixture(scope="session")
+def agent_server(tmp_path_factory):
+    """A `hearth serve` with the instruct model and room for coding agents' prompts."""
+    folder = tmp_path_factory.mktemp("agent-models")
+    path = install_instruct_model(REPO / ".cache" / "models")
+    (folder / path.name).symlink_to(path)
+    logs = tmp_path_factory.mktemp("agent-logs")
+    process = HearthServer(
+        folder, logs / "config.json", logs / "serve.log", LLM_CONTEXT_SIZE=str(AGENT_CONTEXT), LLM_PARALLEL="2"
+    )
+    yield process
+    process.stop()
+
+
 @pytest.fixture
 def openai_client(server):
     import openai

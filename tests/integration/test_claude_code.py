@@ -10,29 +10,10 @@ import re
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from tests.helpers.instruct_model import install_instruct_model
 from tests.helpers.models import INSTRUCT_MODEL_ID
 from tests.helpers.servers import HearthServer
 
 CLAUDE = Path(__file__).resolve().parents[1] / "node" / "node_modules" / ".bin" / "claude"
-REPO = Path(__file__).resolve().parents[2]
-# Claude Code's prompt does not fit the default served context (8192).
-CONTEXT = 32768
-
-
-@pytest.fixture(scope="module")
-def agent_server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("agent-models")
-    path = install_instruct_model(REPO / ".cache" / "models")
-    (folder / path.name).symlink_to(path)
-    logs = tmp_path_factory.mktemp("agent-logs")
-    server = HearthServer(
-        folder, logs / "config.json", logs / "serve.log", LLM_CONTEXT_SIZE=str(CONTEXT), LLM_PARALLEL="2"
-    )
-    yield server
-    server.stop()
 
 
 def claude_environment(home: Path, server: HearthServer) -> dict[str, str]:
