@@ -2,7 +2,7 @@
 ignored (the SDKs and Claude Code send new ones often); every string must be
 valid Unicode."""
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -31,7 +31,7 @@ class ContentBlock(BaseModel):
 class Message(BaseModel):
     model_config = LENIENT
     role: Literal["user", "assistant", "system"]
-    content: str | list[ContentBlock] = Field(max_length=100_000)
+    content: str | Annotated[list[ContentBlock], Field(max_length=100_000)]
 
 
 class ToolDefinition(BaseModel):

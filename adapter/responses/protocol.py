@@ -1,7 +1,7 @@
 """Responses API request bodies. Unknown fields are ignored, as in the chat
 API; every string must be valid Unicode."""
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -61,7 +61,7 @@ class NamedFunction(BaseModel):
 
 class ResponsesRequest(RequestBody):
     model: str = Field(min_length=1, max_length=256)
-    input: str | list[InputItem] = Field(max_length=100_000)
+    input: str | Annotated[list[InputItem], Field(max_length=100_000)]
     instructions: str | None = None
     max_output_tokens: int | None = Field(default=None, ge=1)
     temperature: float | None = None
