@@ -19,9 +19,9 @@ class DeadlineH11Protocol(H11Protocol):
         super().__init__(config, server_state, app_state, _loop)
         self._header_timer: asyncio.TimerHandle | None = None
 
-    def _arm_header_timer(self) -> None:
+    def _arm_header_timer(self, seconds: float | None = None) -> None:
         self._cancel_header_timer()
-        self._header_timer = self.loop.call_later(self.header_timeout, self._headers_too_slow)
+        self._header_timer = self.loop.call_later(seconds or self.header_timeout, self._headers_too_slow)
 
     def _cancel_header_timer(self) -> None:
         if self._header_timer is not None:
@@ -30,7 +30,7 @@ class DeadlineH11Protocol(H11Protocol):
 
     def _headers_too_slow(self) -> None:
         self._header_timer = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
             self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -41,10 +41,19 @@ class DeadlineH11Protocol(H11Protocol):
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:
             self._cancel_header_timer()
+        elif self._header_timer is None and not self.transport.is_closing():
+            # Back to waiting for headers (the rest of a body answered early has arrived).
+            self._arm_header_timer()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+        if self.transport.is_closing():
+            return
+        if self.conn.their_state is h11.IDLE:
+            self._arm_header_timer(max(self.header_timeout, self.timeout_keep_alive))
+        elif self.conn.their_state is h11.SEND_BODY:
+            # Answered before its body was read (a refused Host or key): the body
+            # must still end in time, or the connection closes.
             self._arm_header_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:

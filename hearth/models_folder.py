@@ -57,7 +57,10 @@ def folder_lock(models_dir: Path) -> Iterator[None]:
             return
         try:
             if fcntl is not None:
-                fcntl.flock(descriptor, fcntl.LOCK_EX)
+                try:
+                    fcntl.flock(descriptor, fcntl.LOCK_EX)
+                except OSError as exc:  # a file system without flock (some network mounts)
+                    log.debug("cannot flock %s (%s): locking between threads only", path, exc)
             yield
         finally:
             os.close(descriptor)  # releases the flock too

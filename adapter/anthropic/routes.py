@@ -18,6 +18,7 @@ from hearth.adapter.anthropic.translate import (
 )
 from hearth.adapter.common.errors import anthropic_error_body
 from hearth.adapter.common.streaming import collect, named_sse_response
+from hearth.adapter.common.text import header_list
 from hearth.engine.v1 import engine_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ async def create_message(body: MessagesRequest, request: Request):
     model = await engine.get_model(body.model)
     message_id = _message_id()
     generate, left_out = messages_to_generate(body, message_id, model.max_output_tokens)
-    headers = {LEFT_OUT_HEADER: ",".join(left_out)} if left_out else {}
+    headers = {LEFT_OUT_HEADER: header_list(left_out)} if left_out else {}
     if left_out:
         log.info("left out server tools a local model cannot run: %s", ", ".join(left_out))
     stream = await engine.generate(generate)

@@ -20,6 +20,14 @@ def arguments_json(arguments: dict[str, Any] | str) -> str:
         raise ValueError("nested too deeply") from None
 
 
+def header_list(names: list[str], limit: int = 1024) -> str:
+    """Client-given names as one header value: comma-separated, non-ASCII and
+    control characters percent-encoded (headers are latin-1 and one line), at most ``limit`` characters."""
+    from urllib.parse import quote
+
+    return ",".join(quote(name, safe=" _-.:/@") for name in names)[:limit]
+
+
 def lone_surrogate_at(value: Any, path: str = "") -> str | None:
     """Where in a parsed JSON body a string holds a lone surrogate (JSON allows
     the escape "\\ud800"; UTF-8, protobuf and the engine do not); None if nowhere.

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 
 from hearth.adapter.common.errors import ApiError
 from hearth.adapter.common.streaming import collect, named_sse_response, now
+from hearth.adapter.common.text import header_list
 from hearth.adapter.responses.events import response_events
 from hearth.adapter.responses.protocol import ResponsesRequest
 from hearth.adapter.responses.translate import (
@@ -34,7 +35,7 @@ def _stream_error(error: ApiError) -> dict:
 async def create_response(body: ResponsesRequest, request: Request):
     response_id = new_id("resp")
     generate, left_out = responses_to_generate(body, response_id)
-    headers = {LEFT_OUT_HEADER: ",".join(left_out)} if left_out else {}
+    headers = {LEFT_OUT_HEADER: header_list(left_out)} if left_out else {}
     if left_out:
         log.info("left out tools a local model cannot use: %s", ", ".join(left_out))
     stream = await request.app.state.engine.generate(generate)

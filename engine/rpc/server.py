@@ -39,15 +39,16 @@ async def serve(settings: EngineSettings) -> None:
     except UnsafeBind as exc:
         log.error("%s", exc)
         raise SystemExit(BAD_SETTINGS) from None
+    # In a throwaway process first: a build for another CPU may die as soon as its backend is loaded here.
+    cannot_run = await asyncio.to_thread(check_build_runs_here)
+    if cannot_run is not None:
+        log.error("%s", cannot_run)
+        raise SystemExit(CANNOT_RUN_HERE)
     try:
         backend = backend_info()
     except BackendUnavailable as exc:
         log.error("%s", exc)
         raise SystemExit(CANNOT_RUN_HERE) from None
-    cannot_run = await asyncio.to_thread(check_build_runs_here)
-    if cannot_run is not None:
-        log.error("%s", cannot_run)
-        raise SystemExit(CANNOT_RUN_HERE)
     core = EngineCore(settings, backend)
     await core.start()
     # The key check comes first: a call without it reaches nothing else.
