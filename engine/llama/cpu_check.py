@@ -10,15 +10,15 @@ kept per build and processor, so later starts skip the check.
 import hashlib
 import json
 import logging
-import os
 import platform
-import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import platformdirs
+
+from hearth.engine.llama.probe import death_signal, run_throwaway
 
 log = logging.getLogger(__name__)
 
@@ -86,13 +86,8 @@ def check_build_runs_here() -> str | None:
     except (OSError, ValueError, AttributeError):
         pass
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "hearth.engine.llama.cpu_check"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            timeout=CHECK_TIMEOUT_SECONDS,
-            env={**os.environ, "GGML_NO_BACKTRACE": "1"},
+        done = run_throwaway(
+            "hearth.engine.llama.cpu_check", timeout=CHECK_TIMEOUT_SECONDS, stderr=subprocess.PIPE
         )
     except subprocess.TimeoutExpired:
         return f"llama.cpp did not decode a tiny model within {CHECK_TIMEOUT_SECONDS:.0f} s on this machine"
@@ -100,10 +95,7 @@ def check_build_runs_here() -> str | None:
         log.warning("cannot check that llama.cpp runs here: %s", exc)
         return None
     if done.returncode < 0:
-        try:
-            name = signal.Signals(-done.returncode).name
-        except ValueError:
-            name = f"signal {-done.returncode}"
+        name = death_signal(done.returncode)
         hint = " (an instruction this processor lacks)" if name == "SIGILL" else ""
         return (
             f"llama.cpp dies with {name}{hint} decoding on this machine's CPU: this build was made for another "

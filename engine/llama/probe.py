@@ -3,9 +3,33 @@ in a throwaway process, as the engine would before and while generating short
 of generating, on the CPU. Exit 0: readable; 3: refused cleanly (the engine's
 own load reports why); death by a signal: the file would crash the engine."""
 
+import os
+import signal
+import subprocess
 import sys
 
 REFUSED = 3
+
+
+def run_throwaway(module: str, *args: str, timeout: float, stderr=subprocess.DEVNULL) -> subprocess.CompletedProcess:
+    """``python -m module args`` in a throwaway process with no backtrace on an
+    abort (nobody reads gdb's); TimeoutExpired and OSError go to the caller."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        timeout=timeout,
+        env={**os.environ, "GGML_NO_BACKTRACE": "1"},
+    )
+
+
+def death_signal(returncode: int) -> str:
+    """The name of the signal a process died of (a negative exit status)."""
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
 
 
 def main(path: str) -> int:

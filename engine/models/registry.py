@@ -16,14 +16,13 @@ engine down."""
 import dataclasses
 import logging
 import os
-import signal
 import subprocess
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from hearth.engine.errors import ModelNotFound
+from hearth.engine.llama.probe import death_signal, run_throwaway
 from hearth.engine.models.config import load_config_file
 from hearth.engine.models.gguf_info import GGUFInfo, GGUFReadError, read_gguf_info
 
@@ -63,26 +62,14 @@ PROBE_REFUSED = 3
 def probe_with_llama_cpp(path: Path) -> str | None:
     """Why llama.cpp cannot read ``path`` without dying, or None when it can (or refuses it cleanly)."""
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "hearth.engine.llama.probe", str(path)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=PROBE_TIMEOUT_SECONDS,
-            # An abort need not start gdb for a backtrace nobody reads.
-            env={**os.environ, "GGML_NO_BACKTRACE": "1"},
-        )
+        done = run_throwaway("hearth.engine.llama.probe", str(path), timeout=PROBE_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         return f"llama.cpp did not finish reading the file in {PROBE_TIMEOUT_SECONDS:.0f}s"
     except OSError as exc:
         log.warning("cannot check %s with llama.cpp: %s", path, exc)
         return None
     if done.returncode < 0:
-        try:
-            name = signal.Signals(-done.returncode).name
-        except ValueError:
-            name = f"signal {-done.returncode}"
-        return f"llama.cpp crashes reading this file ({name})"
+        return f"llama.cpp crashes reading this file ({death_signal(done.returncode)})"
     if done.returncode not in (0, PROBE_REFUSED):
         return f"llama.cpp failed reading this file (exit status {done.returncode})"
     return None
