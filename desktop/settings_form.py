@@ -22,7 +22,7 @@ LABELS = {
     "server_port": "REST port",
     "models_dir": "Models folder",
     "use_gpu": "Use the GPU",
-    "context_size": "Context size (tokens)",
+    "context_size": "Context size (tokens; 0: the model's trained one, as memory allows)",
     "keep_alive": "Keep-alive (seconds)",
     "api_key": "API key",
     "cors_origins": "Allowed origins",
@@ -47,7 +47,7 @@ class SettingsValues:
     server_port: int = 11434
     models_dir: str = ""
     use_gpu: bool = True
-    context_size: int = 8192
+    context_size: int = 0
     keep_alive: float = 300.0
     api_key: str = ""
     cors_origins: list[str] = field(default_factory=list)

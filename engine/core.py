@@ -16,13 +16,14 @@ from hearth.engine.domain import (
     Finished,
     GenerateParams,
     TextPiece,
+    TokenizeParams,
 )
 from hearth.engine.events import EventBus
 from hearth.engine.llama.backend import BackendInfo, default_threads
 from hearth.engine.models.pull import PullProgress
 from hearth.engine.models.registry import ModelRegistry
 from hearth.engine.runtime.loaded import load_model
-from hearth.engine.runtime.memory import default_memory_budget, estimate_model_bytes
+from hearth.engine.runtime.memory import default_memory_budget, estimate_model_bytes, fitting_context
 from hearth.engine.runtime.runtime import ModelRuntime
 from hearth.engine.service.embedding import EmbeddingService
 from hearth.engine.service.generation import GenerationService
@@ -50,9 +51,16 @@ def default_runtime(settings: EngineSettings, gpu_offload: bool, events: EventBu
         settings,
         events,
         load=partial(load_model, settings=settings, gpu_offload=gpu_offload, threads=threads),
-        estimate=partial(estimate_model_bytes, parallel=settings.parallel, batch_size=settings.batch_size),
+        estimate=partial(estimate_model_bytes, batch_size=settings.batch_size),
         memory_budget=settings.memory_budget or default_memory_budget(gpu_offload),
     )
+
+
+def model_registry(settings: EngineSettings, gpu_offload: bool) -> ModelRegistry:
+    """The models of the folder and the config file, each with the context it is served with."""
+    budget = settings.memory_budget or default_memory_budget(gpu_offload)
+    fit = partial(fitting_context, budget=budget, batch_size=settings.batch_size)
+    return ModelRegistry(settings.models_dir, settings.config_file, settings.context_size, fit)
 
 
 class EngineCore:
@@ -61,7 +69,7 @@ class EngineCore:
         self.backend = backend
         self.gpu_offload = settings.use_gpu and backend.supports_gpu_offload
         self.events = EventBus()
-        self.registry = ModelRegistry(settings.models_dir, settings.config_file, settings.context_size)
+        self.registry = model_registry(settings, self.gpu_offload)
         self.runtime = runtime or default_runtime(settings, self.gpu_offload, self.events)
         self.models = ModelService(settings, self.registry, self.runtime)
         self._generation = GenerationService(settings, self.models, self.runtime, self.events)
@@ -122,10 +130,8 @@ class EngineCore:
     async def embed(self, params: EmbedParams) -> EmbedResult:
         return await self._embedding.embed(params)
 
-    async def tokenize(
-        self, model_id: str, *, text: str | None, messages: list[dict] | None, add_special: bool = True
-    ) -> TokenizeResult:
-        return await self._tokens.tokenize(model_id, text=text, messages=messages, add_special=add_special)
+    async def tokenize(self, params: TokenizeParams) -> TokenizeResult:
+        return await self._tokens.tokenize(params)
 
     async def detokenize(self, model_id: str, tokens: list[int]) -> str:
         return await self._tokens.detokenize(model_id, tokens)

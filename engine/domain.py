@@ -181,6 +181,17 @@ class GenerationJob:
 
 
 @dataclass(frozen=True)
+class TokenizeParams:
+    model: str
+    # Exactly one of text (tokenized as is) and messages (rendered with the chat template).
+    text: str | None
+    messages: list[dict] | None
+    add_special: bool = True
+    # Tools rendered into the prompt with the messages, as generation renders them.
+    tools: tuple[ToolSpec, ...] = ()
+
+
+@dataclass(frozen=True)
 class EmbedParams:
     model: str
     inputs: tuple[str, ...]

@@ -78,19 +78,20 @@ def instruct_server(tmp_path_factory):
     process.stop()
 
 
-# Coding agents' prompts (Claude Code's about 11,600 tokens) do not fit the default served context.
-AGENT_CONTEXT = 32768
+# Seconds between Anthropic pings while the agent server reads a long prompt (5 by default).
+AGENT_PING_INTERVAL = 1.0
 
 
 @pytest.fixture(scope="session")
 def agent_server(tmp_path_factory):
-    """A `hearth serve` with the instruct model and room for coding agents' prompts."""
+    """A `hearth serve` with the instruct model on the default context and slots
+    (coding agents' prompts must fit them), pinging often while it reads a prompt."""
     folder = tmp_path_factory.mktemp("agent-models")
     path = install_instruct_model(REPO / ".cache" / "models")
     (folder / path.name).symlink_to(path)
     logs = tmp_path_factory.mktemp("agent-logs")
     process = HearthServer(
-        folder, logs / "config.json", logs / "serve.log", LLM_CONTEXT_SIZE=str(AGENT_CONTEXT), LLM_PARALLEL="2"
+        folder, logs / "config.json", logs / "serve.log", LLM_STREAM_PING_INTERVAL=str(AGENT_PING_INTERVAL)
     )
     yield process
     process.stop()

@@ -59,18 +59,19 @@ class _DecodingContext:
 
 
 class LlamaContext(_DecodingContext):
-    """One llama.cpp context holding ``n_seq`` independent sequences, each with
-    ``n_ctx_seq`` cells of KV cache in its own stream."""
+    """One llama.cpp context holding ``n_seq`` independent sequences that share
+    one pool of ``n_ctx`` KV cells (llama.cpp's unified KV cache): the memory
+    is set by the context in use, not by sequences × context, and one sequence
+    may use the whole pool. The caller keeps the sum within the pool."""
 
-    def __init__(self, model: LlamaModel, *, n_ctx_seq: int, n_seq: int, n_batch: int, threads: int):
-        params = _context_params(n_ctx=n_ctx_seq * n_seq, n_batch=n_batch, n_seq=n_seq, threads=threads)
-        # One KV stream per sequence: attention only looks at a sequence's own cells.
-        params.kv_unified = False
+    def __init__(self, model: LlamaModel, *, n_ctx: int, n_seq: int, n_batch: int, threads: int):
+        params = _context_params(n_ctx=n_ctx, n_batch=n_batch, n_seq=n_seq, threads=threads)
+        params.kv_unified = True
         # Keep the whole SWA cache so that a cached prefix can be cut and reused.
         params.swa_full = True
         super().__init__(model, params, n_batch)
         self.n_seq = n_seq
-        self.n_ctx_seq = int(llama_cpp.llama_n_ctx_seq(self.ctx))
+        self.n_ctx = int(llama_cpp.llama_n_ctx(self.ctx))
 
     def logits(self, batch_index: int, n_vocab: int) -> np.ndarray:
         """The raw logits at ``batch_index`` of the last decode (a view, valid until the next decode)."""

@@ -18,6 +18,7 @@ import logging
 import os
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,9 @@ from hearth.engine.models.config import load_config_file
 from hearth.engine.models.gguf_info import GGUFInfo, GGUFReadError, read_gguf_info
 
 log = logging.getLogger(__name__)
+
+# The context of a model whose file does not say what it was trained with.
+FALLBACK_CONTEXT = 8192
 
 
 @dataclass(frozen=True)
@@ -76,10 +80,20 @@ def probe_with_llama_cpp(path: Path) -> str | None:
 
 
 class ModelRegistry:
-    def __init__(self, models_dir: Path, config_file: Path, context_limit: int):
+    def __init__(
+        self,
+        models_dir: Path,
+        config_file: Path,
+        context_limit: int,
+        default_context: Callable[[GGUFInfo | None, int, int], int] | None = None,
+    ):
+        """``context_limit``: the most context a model is served with; 0 for its
+        trained one, or what ``default_context(info, file_size, trained)``
+        makes of it (the memory budget's fit)."""
         self.models_dir = models_dir
         self.config_file = config_file
         self.context_limit = context_limit
+        self._default_context = default_context
         self._lock = threading.Lock()
         # path -> ((size, mtime_ns), info or error text)
         self._cache: dict[Path, tuple[tuple[int, int], GGUFInfo | str]] = {}
@@ -126,8 +140,13 @@ class ModelRegistry:
         template: str | None = None,
     ) -> ModelRecord:
         stat, info, reason = self._read(path)
-        trained = info.trained_context_length if info and info.trained_context_length else self.context_limit
-        window = min(context_window or self.context_limit, trained)
+        trained = info.trained_context_length if info and info.trained_context_length else None
+        if context_window or self.context_limit:
+            window = min(context_window or self.context_limit, trained or FALLBACK_CONTEXT)
+        elif trained and self._default_context is not None:
+            window = self._default_context(info, stat.st_size if stat else 0, trained)
+        else:
+            window = trained or FALLBACK_CONTEXT
         return ModelRecord(
             id=model_id,
             path=path,

@@ -15,6 +15,7 @@ from hearth.engine.domain import (
     GenerateParams,
     SamplingParams,
     TextPiece,
+    TokenizeParams,
     ToolSpec,
 )
 from hearth.engine.errors import InvalidArgument
@@ -250,6 +251,9 @@ def status_to_proto(status: StatusView) -> pb.GetStatusResponse:
                 busy_slots=m.busy_slots,
                 queued_requests=m.queued_requests,
                 expires_in_seconds=m.expires_in,
+                kv_cells=m.kv_cells,
+                kv_cells_used=m.kv_cells_used,
+                kv_bytes=m.kv_bytes,
             )
             for m in status.loaded
         ],
@@ -330,14 +334,20 @@ def embed_result_to_proto(result: EmbedResult) -> pb.EmbedResponse:
     )
 
 
-def tokenize_args_from_proto(request: pb.TokenizeRequest) -> tuple[str, str | None, list[dict] | None, bool]:
-    """(model, text, messages, add_special); an empty text counts as not given."""
+def tokenize_params_from_proto(request: pb.TokenizeRequest) -> TokenizeParams:
+    """An empty text counts as not given."""
     if request.text and request.messages:
         raise InvalidArgument("Give either 'text' or 'messages', not both", param="text")
     messages = [_message_dict(i, m) for i, m in enumerate(request.messages)] or None
-    text = request.text if messages is None else None
-    add_special = request.add_special if request.HasField("add_special") else True
-    return required_model(request.model), text, messages, add_special
+    if request.tools and messages is None:
+        raise InvalidArgument("'tools' go with 'messages'", param="tools")
+    return TokenizeParams(
+        model=required_model(request.model),
+        text=request.text if messages is None else None,
+        messages=messages,
+        add_special=request.add_special if request.HasField("add_special") else True,
+        tools=tuple(_tool_spec(i, t) for i, t in enumerate(request.tools)),
+    )
 
 
 def tokenize_result_to_proto(result: TokenizeResult) -> pb.TokenizeResponse:

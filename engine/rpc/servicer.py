@@ -32,8 +32,7 @@ class EngineServicer(engine_pb2_grpc.EngineServicer):
         return convert.embed_result_to_proto(await self._core.embed(convert.embed_params_from_proto(request)))
 
     async def Tokenize(self, request: pb.TokenizeRequest, context) -> pb.TokenizeResponse:
-        model, text, messages, add_special = convert.tokenize_args_from_proto(request)
-        result = await self._core.tokenize(model, text=text, messages=messages, add_special=add_special)
+        result = await self._core.tokenize(convert.tokenize_params_from_proto(request))
         return convert.tokenize_result_to_proto(result)
 
     async def Detokenize(self, request: pb.DetokenizeRequest, context) -> pb.DetokenizeResponse:

@@ -42,8 +42,8 @@ class LoadedModel:
 
     @property
     def n_ctx(self) -> int:
-        """Context of one sequence: prompt plus output must fit in it."""
-        return min(self.record.context_window, self.scheduler.n_ctx_seq)
+        """Most context of one sequence (the slots share a pool this large): prompt plus output must fit in it."""
+        return min(self.record.context_window, self.scheduler.pool_cells)
 
     def expires_in(self, now: float) -> float:
         """Seconds until the keep-alive unloads it: negative for never, the
@@ -95,7 +95,7 @@ def load_model(record: ModelRecord, settings: EngineSettings, *, gpu_offload: bo
             model,
             lambda: LlamaContext(
                 model,
-                n_ctx_seq=record.context_window,
+                n_ctx=record.context_window,
                 n_seq=settings.parallel,
                 n_batch=settings.batch_size,
                 threads=threads,

@@ -10,6 +10,7 @@ import logging
 import psutil
 
 from hearth.engine.llama.backend import accelerator_memory_bytes
+from hearth.engine.models.gguf_info import GGUFInfo
 from hearth.engine.models.registry import ModelRecord
 
 log = logging.getLogger(__name__)
@@ -32,9 +33,12 @@ KV_BYTES_PER_VALUE = 2
 # Attention scores of one batch are f32.
 SCORE_BYTES = 4
 
-def kv_cache_bytes(record: ModelRecord, parallel: int) -> int:
-    """The f16 K and V cache for ``parallel`` sequences of the model's full context."""
-    info = record.info
+# With no context size set, a model is served with its trained context, halved
+# while it does not fit the memory budget, but not below this.
+MIN_DEFAULT_CONTEXT = 4096
+
+
+def _kv_bytes_per_cell(info: GGUFInfo | None) -> int:
     if info is None or not info.block_count:
         return 0
     head_count = info.head_count or 1
@@ -42,20 +46,40 @@ def kv_cache_bytes(record: ModelRecord, parallel: int) -> int:
     head_dim = info.embedding_length // head_count if info.embedding_length else 0
     key_width = (info.key_length or head_dim) * head_count_kv
     value_width = (info.value_length or head_dim) * head_count_kv
-    cells = record.context_window * parallel
-    return info.block_count * cells * (key_width + value_width) * KV_BYTES_PER_VALUE
+    return info.block_count * (key_width + value_width) * KV_BYTES_PER_VALUE
+
+
+def _compute_bytes(info: GGUFInfo | None, cells: int, batch_size: int) -> int:
+    head_count = info.head_count if info and info.head_count else 1
+    return head_count * cells * batch_size * SCORE_BYTES + FIXED_OVERHEAD_BYTES
+
+
+def kv_cache_bytes(record: ModelRecord) -> int:
+    """The f16 K and V cache of the model's KV pool: its served context, which its slots share."""
+    return record.context_window * _kv_bytes_per_cell(record.info)
 
 
 def compute_buffer_bytes(record: ModelRecord, batch_size: int) -> int:
-    """Attention scores of one batch against one sequence's context, plus fixed scratch."""
-    info = record.info
-    head_count = info.head_count if info and info.head_count else 1
-    return head_count * record.context_window * batch_size * SCORE_BYTES + FIXED_OVERHEAD_BYTES
+    """Attention scores of one batch against the whole pool, plus fixed scratch."""
+    return _compute_bytes(record.info, record.context_window, batch_size)
 
 
-def estimate_model_bytes(record: ModelRecord, *, parallel: int, batch_size: int) -> int:
+def estimate_model_bytes(record: ModelRecord, *, batch_size: int) -> int:
     """Memory the model takes once loaded: weights (the file), KV cache, compute buffers."""
-    return record.file_size + kv_cache_bytes(record, parallel) + compute_buffer_bytes(record, batch_size)
+    return record.file_size + kv_cache_bytes(record) + compute_buffer_bytes(record, batch_size)
+
+
+def fitting_context(info: GGUFInfo | None, file_size: int, trained: int, *, budget: int, batch_size: int) -> int:
+    """The context a model is served with by default: its trained one, halved
+    while weights, KV pool and compute buffers would exceed ``budget`` (not
+    below MIN_DEFAULT_CONTEXT)."""
+    per_cell = _kv_bytes_per_cell(info)
+    cells = trained
+    while cells > MIN_DEFAULT_CONTEXT:
+        if file_size + cells * per_cell + _compute_bytes(info, cells, batch_size) <= budget:
+            break
+        cells = max(MIN_DEFAULT_CONTEXT, cells // 2)
+    return cells
 
 
 def default_memory_budget(gpu_offload: bool) -> int:

@@ -1,6 +1,12 @@
 """Continuous batching for one loaded model.
 
-One llama context holds several sequence slots. A single worker thread runs
+One llama context holds several sequence slots, which share one pool of KV
+cells (llama.cpp's unified cache): a sequence may grow to the whole pool, and
+the sum of what the slots hold stays within it. Idle slots' cached prefixes
+give way, least recently used first, when running ones need the cells; a
+request whose prompt does not fit beside the running ones waits for them, and
+when generating sequences together outgrow the pool, the youngest request
+ends early with "length". A single worker thread runs
 decode steps; each step carries one token for every sequence that is
 generating plus, in the room left, a chunk of the prompt of a sequence that is
 still reading it. New requests join between steps, finished or cancelled ones
@@ -24,13 +30,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from hearth.engine.domain import (
     Cancelled,
     ChoiceEnded,
     Failed,
     Finished,
+    FinishReason,
     GenerationJob,
     TextPiece,
     TokenLogprob,
@@ -41,47 +47,9 @@ from hearth.engine.llama.context import LlamaContext
 from hearth.engine.llama.logprobs import token_logprob
 from hearth.engine.llama.model import LlamaModel
 from hearth.engine.llama.sampling import Sampler
+from hearth.engine.runtime.slots import KvPool, Run, Slot, place
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Slot:
-    seq_id: int
-    # Tokens whose KV is in this sequence's cache, in order.
-    cached: list[int] = field(default_factory=list)
-    last_used: float = 0.0
-    # Set while serving a request:
-    run: "_Run | None" = None
-    index: int = 0
-    sampler: Sampler | None = None
-    output: SequenceOutput | None = None
-    # The sampled token to feed next; None while the prompt is being read.
-    next_token: int | None = None
-    # Where this slot's logits are in the batch just decoded; -1 for none.
-    logits_at: int = -1
-
-
-@dataclass
-class _Run:
-    """A job being served, by one slot per sequence (n of them)."""
-
-    job: GenerationJob
-    slots: list[_Slot]
-    # Prompt tokens not yet evaluated (read by slots[0]; the others copy it).
-    pending: list[int]
-    live: int
-    cached_prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 class BatchScheduler:
@@ -106,7 +74,7 @@ class BatchScheduler:
         self._stop_token_ids = stop_token_ids
         self._max_queue = max_queue
         self._waiting: deque[GenerationJob] = deque()
-        self._runs: list[_Run] = []
+        self._runs: list[Run] = []
         self._wake = threading.Condition()
         self._closing = False
         self._ready = threading.Event()
@@ -125,7 +93,8 @@ class BatchScheduler:
             self._start_error = exc
             self._ready.set()
             return
-        self._slots = [_Slot(seq_id=i) for i in range(self.context.n_seq)]
+        self._slots = [Slot(seq_id=i) for i in range(self.context.n_seq)]
+        self._pool = KvPool(self.context, self._slots, self._runs)
         self._ready.set()
         try:
             self._work()
@@ -135,9 +104,14 @@ class BatchScheduler:
     # Counters for GetStatus.
 
     @property
-    def n_ctx_seq(self) -> int:
-        """Context cells of one sequence."""
-        return self.context.n_ctx_seq
+    def pool_cells(self) -> int:
+        """KV cells the slots share: the most context one sequence can have."""
+        return self.context.n_ctx
+
+    @property
+    def used_cells(self) -> int:
+        """KV cells the slots hold (running requests and cached prefixes)."""
+        return self._pool.used_cells()
 
     @property
     def slots(self) -> int:
@@ -211,27 +185,21 @@ class BatchScheduler:
                     continue
                 if len(free) < job.n:
                     return
+                first, keep = place(job, free)
+                # Its prompt's cells (and a first token per sequence) beside the running requests'.
+                if not self._pool.make_room(len(job.prompt_tokens) - keep + job.n, spare=first) and self._runs:
+                    return
                 self._waiting.popleft()
-            self._start(job, free)
+            self._start(job, free, first, keep)
 
-    def _start(self, job: GenerationJob, free: list[_Slot]) -> None:
+    def _start(self, job: GenerationJob, free: list[Slot], first: Slot, keep: int) -> None:
         prompt = job.prompt_tokens
-        if job.sampling.seed is None:
-            # The slot whose cache shares the longest prefix with this prompt; else the least recently used.
-            first = max(free, key=lambda s: (_common_prefix(s.cached, prompt), -s.last_used))
-            keep = min(_common_prefix(first.cached, prompt), len(prompt) - 1)
-        else:
-            # A seeded request evaluates its whole prompt: logits of a cached prefix
-            # plus a suffix differ in the last bits from those of one batch, and the
-            # same seed must give the same text every time.
-            first = min(free, key=lambda s: s.last_used)
-            keep = 0
         if not self.context.seq_truncate(first.seq_id, keep):
             self.context.seq_clear(first.seq_id)
             keep = 0
         del first.cached[keep:]
         others = [s for s in free if s is not first][: job.n - 1]
-        run = _Run(job=job, slots=[first, *others], pending=prompt[keep:], live=job.n, cached_prompt_tokens=keep)
+        run = Run(job=job, slots=[first, *others], pending=prompt[keep:], live=job.n, cached_prompt_tokens=keep)
         seed = job.sampling.seed if job.sampling.seed is not None else random.getrandbits(32)
         ready, job.samplers = job.samplers, None
         self._runs.append(run)
@@ -264,10 +232,44 @@ class BatchScheduler:
                 run.job.sink(Cancelled(completion_tokens=run.completion_tokens + running))
                 self._release(run)
 
+    def _end_youngest(self) -> bool:
+        """Ends the most recently started generating request with "length" (the
+        pool is full); False if none generates."""
+        for run in reversed(self._runs):
+            live = [s for s in run.slots if s.run is run and s.next_token is not None]
+            if not live:
+                continue
+            log.warning(
+                "model %s: the shared KV pool (%d cells) is full; request %s ends early. Raise LLM_CONTEXT_SIZE "
+                "or lower LLM_PARALLEL for room",
+                self.model_id,
+                self.pool_cells,
+                run.job.request_id,
+            )
+            for slot in [s for s in run.slots if s.run is run]:
+                run.completion_tokens += slot.output.generated if slot.output else 0
+                index = slot.index
+                self._free(slot)
+                run.live -= 1
+                if run.live:
+                    run.job.sink(ChoiceEnded(index, FinishReason.LENGTH))
+            run.job.sink(
+                Finished(
+                    FinishReason.LENGTH, len(run.job.prompt_tokens), run.completion_tokens, index, run.cached_prompt_tokens
+                )
+            )
+            self._runs.remove(run)
+            return True
+        return False
+
     def _step(self) -> None:
         ctx = self.context
+        # Each generating sequence adds a cell; when they do not fit, the youngest request gives way.
+        while not self._pool.make_room(sum(1 for s in self._slots if s.run is not None and s.next_token is not None)):
+            if not self._end_youngest():
+                break
         ctx.batch_clear()
-        reading: list[tuple[_Run, int]] = []
+        reading: list[tuple[Run, int]] = []
         # Generating sequences in slot order: llama.cpp reuses the previous
         # step's compute graph only when the batch's sequences come in the same
         # order, and rebuilding it costs as much as the decode of a small batch.
@@ -279,6 +281,10 @@ class BatchScheduler:
         # Prompts take the room left, oldest request first, in chunks.
         for run in self._runs:
             room = ctx.n_batch - ctx.batch_size
+            if run.pending and room > 0:
+                # Its pending tokens were promised cells at admission (free_cells counts them as taken).
+                self._pool.make_room(min(room, len(run.pending)) - len(run.pending), spare=run.slots[0])
+                room = min(room, self._pool.free_cells() + len(run.pending))
             if not run.pending or room <= 0:
                 continue
             reader = run.slots[0]
@@ -292,6 +298,8 @@ class BatchScheduler:
                     reader.logits_at = at
             reading.append((run, len(chunk)))
         if ctx.batch_size == 0:
+            if self._runs:  # nothing can move: the pool holds prompts that cannot all be read
+                self._fail(self._runs[-1], EngineError("the shared KV pool is full; raise LLM_CONTEXT_SIZE"))
             return
         status = ctx.decode()
         if status != 0:
@@ -308,7 +316,7 @@ class BatchScheduler:
                 log.exception("sampling failed for request %s", run.job.request_id)
                 self._fail(run, exc)
 
-    def _fork(self, run: _Run) -> None:
+    def _fork(self, run: Run) -> None:
         """The prompt is read: the other sequences of an n > 1 request start from a copy of it."""
         reader = run.slots[0]
         for slot in run.slots[1:]:
@@ -316,7 +324,7 @@ class BatchScheduler:
             slot.cached = list(reader.cached)
             slot.logits_at = reader.logits_at
 
-    def _sample(self, run: _Run, slot: _Slot) -> None:
+    def _sample(self, run: Run, slot: Slot) -> None:
         assert slot.sampler is not None and slot.output is not None
         token = slot.sampler.sample(self.context, slot.logits_at)
         counted = slot.output.generated
@@ -349,7 +357,7 @@ class BatchScheduler:
             )
             self._runs.remove(run)
 
-    def _free(self, slot: _Slot) -> None:
+    def _free(self, slot: Slot) -> None:
         if slot.sampler is not None:
             slot.sampler.close()
         slot.run = None
@@ -359,14 +367,14 @@ class BatchScheduler:
         slot.logits_at = -1
         slot.last_used = time.monotonic()
 
-    def _release(self, run: _Run) -> None:
+    def _release(self, run: Run) -> None:
         for slot in run.slots:
             if slot.run is run:
                 self._free(slot)
         if run in self._runs:
             self._runs.remove(run)
 
-    def _fail(self, run: _Run, exc: Exception) -> None:
+    def _fail(self, run: Run, exc: Exception) -> None:
         for slot in run.slots:
             if slot.run is not run:
                 continue  # already ended, maybe serving another request now

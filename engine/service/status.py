@@ -6,7 +6,7 @@ import psutil
 
 from hearth import __version__
 from hearth.engine.llama.backend import BackendInfo, llama_cpp_version
-from hearth.engine.runtime.memory import resident_bytes
+from hearth.engine.runtime.memory import kv_cache_bytes, resident_bytes
 from hearth.engine.runtime.runtime import ModelRuntime
 from hearth.engine.service.views import LoadedModelView, StatusView
 from hearth.settings.engine import EngineSettings
@@ -32,6 +32,9 @@ def engine_status(
                 busy_slots=m.scheduler.busy_slots,
                 queued_requests=m.scheduler.queued,
                 expires_in=m.expires_in(now),
+                kv_cells=m.scheduler.pool_cells,
+                kv_cells_used=m.scheduler.used_cells,
+                kv_bytes=kv_cache_bytes(m.record),
             )
             for m in runtime.loaded()
         ],

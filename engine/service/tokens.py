@@ -2,9 +2,9 @@
 request would get, token for token."""
 
 from hearth.engine.blocking import run_to_completion
-from hearth.engine.domain import GenerateParams, SamplingParams
+from hearth.engine.domain import GenerateParams, SamplingParams, TokenizeParams
 from hearth.engine.errors import InvalidArgument
-from hearth.engine.generation.prepare import check_text_fits, prompt_tokens
+from hearth.engine.generation.prepare import check_text_fits, output_plan, prompt_tokens
 from hearth.engine.generation.validation import validate_tokenize
 from hearth.engine.runtime.loaded import LoadedModel
 from hearth.engine.runtime.runtime import ModelRuntime
@@ -12,16 +12,24 @@ from hearth.engine.service.models import ModelService
 from hearth.engine.service.views import TokenizeResult
 
 
-def _tokenize(loaded: LoadedModel, text: str | None, messages: list[dict] | None, add_special: bool) -> TokenizeResult:
-    if messages is not None:
+def _tokenize(loaded: LoadedModel, params: TokenizeParams) -> TokenizeResult:
+    if params.messages is not None:
         chat = GenerateParams(
-            model=loaded.id, messages=messages, prompt=None, max_tokens=None, stop=(), sampling=SamplingParams(), request_id=""
+            model=loaded.id,
+            messages=params.messages,
+            prompt=None,
+            max_tokens=None,
+            stop=(),
+            sampling=SamplingParams(),
+            request_id="",
+            tools=params.tools,
         )
-        tokens = prompt_tokens(loaded, chat)
+        plan = output_plan(loaded, chat)[0] if params.tools else None
+        tokens = prompt_tokens(loaded, chat, plan.template_tools if plan else None)
     else:
-        assert text is not None
-        check_text_fits(text, loaded.n_ctx, param="text", model=loaded.id, what="text")
-        tokens = loaded.model.tokenize(text, add_special=add_special)
+        assert params.text is not None
+        check_text_fits(params.text, loaded.n_ctx, param="text", model=loaded.id, what="text")
+        tokens = loaded.model.tokenize(params.text, add_special=params.add_special)
     pieces = [loaded.model.token_piece(t, special=True).decode("utf-8", "replace") for t in tokens]
     return TokenizeResult(tokens=tokens, pieces=pieces, context_window=loaded.n_ctx)
 
@@ -41,16 +49,14 @@ class TokenService:
         self._models = models
         self._runtime = runtime
 
-    async def tokenize(
-        self, model_id: str, *, text: str | None, messages: list[dict] | None, add_special: bool = True
-    ) -> TokenizeResult:
+    async def tokenize(self, params: TokenizeParams) -> TokenizeResult:
         """Tokens of ``text`` (BOS added when ``add_special``, special tokens
-        parsed), or of ``messages`` rendered with the chat template exactly as
-        generation renders them."""
-        validate_tokenize(text, messages)
-        loaded = await self._runtime.acquire(await self._models.record(model_id))
+        parsed), or of ``messages`` (and ``tools``) rendered with the chat
+        template exactly as generation renders them."""
+        validate_tokenize(params.text, params.messages)
+        loaded = await self._runtime.acquire(await self._models.record(params.model))
         try:
-            return await run_to_completion(_tokenize, loaded, text, messages, add_special)
+            return await run_to_completion(_tokenize, loaded, params)
         finally:
             self._runtime.release(loaded)
 

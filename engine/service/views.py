@@ -68,6 +68,10 @@ class LoadedModelView:
     queued_requests: int
     # Seconds until the keep-alive unloads it; negative: never.
     expires_in: float = 0.0
+    # The KV pool its slots share: cells, cells held now, bytes.
+    kv_cells: int = 0
+    kv_cells_used: int = 0
+    kv_bytes: int = 0
 
 
 @dataclass(frozen=True)

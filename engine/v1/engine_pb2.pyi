@@ -381,16 +381,18 @@ class EmbedResponse(_message.Message):
     def __init__(self, embeddings: _Optional[_Iterable[_Union[Embedding, _Mapping]]] = ..., prompt_tokens: _Optional[int] = ...) -> None: ...
 
 class TokenizeRequest(_message.Message):
-    __slots__ = ("model", "text", "messages", "add_special")
+    __slots__ = ("model", "text", "messages", "add_special", "tools")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     ADD_SPECIAL_FIELD_NUMBER: _ClassVar[int]
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
     model: str
     text: str
     messages: _containers.RepeatedCompositeFieldContainer[ChatMessage]
     add_special: bool
-    def __init__(self, model: _Optional[str] = ..., text: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., add_special: _Optional[bool] = ...) -> None: ...
+    tools: _containers.RepeatedCompositeFieldContainer[Tool]
+    def __init__(self, model: _Optional[str] = ..., text: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[ChatMessage, _Mapping]]] = ..., add_special: _Optional[bool] = ..., tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ...) -> None: ...
 
 class TokenizeResponse(_message.Message):
     __slots__ = ("tokens", "pieces", "context_window")
@@ -465,7 +467,7 @@ class CopyModelResponse(_message.Message):
     def __init__(self, model: _Optional[_Union[Model, _Mapping]] = ...) -> None: ...
 
 class LoadedModel(_message.Message):
-    __slots__ = ("id", "memory_bytes", "active_requests", "idle_seconds", "slots", "busy_slots", "queued_requests", "expires_in_seconds")
+    __slots__ = ("id", "memory_bytes", "active_requests", "idle_seconds", "slots", "busy_slots", "queued_requests", "expires_in_seconds", "kv_cells", "kv_cells_used", "kv_bytes")
     ID_FIELD_NUMBER: _ClassVar[int]
     MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     ACTIVE_REQUESTS_FIELD_NUMBER: _ClassVar[int]
@@ -474,6 +476,9 @@ class LoadedModel(_message.Message):
     BUSY_SLOTS_FIELD_NUMBER: _ClassVar[int]
     QUEUED_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_IN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    KV_CELLS_FIELD_NUMBER: _ClassVar[int]
+    KV_CELLS_USED_FIELD_NUMBER: _ClassVar[int]
+    KV_BYTES_FIELD_NUMBER: _ClassVar[int]
     id: str
     memory_bytes: int
     active_requests: int
@@ -482,7 +487,10 @@ class LoadedModel(_message.Message):
     busy_slots: int
     queued_requests: int
     expires_in_seconds: float
-    def __init__(self, id: _Optional[str] = ..., memory_bytes: _Optional[int] = ..., active_requests: _Optional[int] = ..., idle_seconds: _Optional[float] = ..., slots: _Optional[int] = ..., busy_slots: _Optional[int] = ..., queued_requests: _Optional[int] = ..., expires_in_seconds: _Optional[float] = ...) -> None: ...
+    kv_cells: int
+    kv_cells_used: int
+    kv_bytes: int
+    def __init__(self, id: _Optional[str] = ..., memory_bytes: _Optional[int] = ..., active_requests: _Optional[int] = ..., idle_seconds: _Optional[float] = ..., slots: _Optional[int] = ..., busy_slots: _Optional[int] = ..., queued_requests: _Optional[int] = ..., expires_in_seconds: _Optional[float] = ..., kv_cells: _Optional[int] = ..., kv_cells_used: _Optional[int] = ..., kv_bytes: _Optional[int] = ...) -> None: ...
 
 class GetStatusRequest(_message.Message):
     __slots__ = ()

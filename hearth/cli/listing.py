@@ -25,11 +25,11 @@ def _from_engine(address: str, api_key: str | None = None) -> list[pb.Model] | N
 
 
 def _from_folder(settings: EngineSettings) -> list[pb.Model]:
-    from hearth.engine.models.registry import ModelRegistry
+    from hearth.engine.core import model_registry
     from hearth.engine.rpc.convert import model_to_proto
     from hearth.engine.service.views import describe
 
-    registry = ModelRegistry(settings.models_dir, settings.config_file, settings.context_size)
+    registry = model_registry(settings, gpu_offload=False)
     return [model_to_proto(describe(record)) for record in registry.scan().values()]
 
 

@@ -143,9 +143,9 @@ def _through_engine(settings: EngineSettings, call: Callable[[EngineClient], obj
 
 
 def _registry(settings: EngineSettings):
-    from hearth.engine.models.registry import ModelRegistry
+    from hearth.engine.core import model_registry
 
-    return ModelRegistry(settings.models_dir, settings.config_file, settings.context_size)
+    return model_registry(settings, gpu_offload=False)
 
 
 def delete_model(settings: EngineSettings, model_id: str) -> int:

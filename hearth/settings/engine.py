@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from hearth.paths import default_config_file, default_models_dir
 from hearth.settings.file import HearthSettings
@@ -43,6 +43,12 @@ def parse_byte_size(value: object) -> object:
 
 
 ByteSize = Annotated[int, BeforeValidator(parse_byte_size)]
+
+
+def _zero_or_usable_context(value: int) -> int:
+    if 0 < value < 256:
+        raise ValueError("must be 0 (the model's trained context) or greater than or equal to 256")
+    return value
 
 
 class EngineSettings(HearthSettings):
@@ -94,11 +100,14 @@ class EngineSettings(HearthSettings):
             "budget, before failing with MODEL_BUSY."
         ),
     )
-    context_size: int = Field(
-        default=8192,
-        ge=256,
+    context_size: Annotated[int, AfterValidator(_zero_or_usable_context)] = Field(
+        default=0,
+        ge=0,
         le=1_048_576,
-        description="Most context a model is served with, unless its config entry says otherwise.",
+        description=(
+            "Most context a model is served with (its KV pool, shared by its slots), unless its config entry says "
+            "otherwise. 0: the model's trained context, halved while it does not fit the memory budget."
+        ),
     )
     threads: int | None = Field(
         default=None,
@@ -111,7 +120,7 @@ class EngineSettings(HearthSettings):
         default=4,
         ge=1,
         le=64,
-        description="Sequences one model decodes at once (slots); each has the model's full context.",
+        description="Sequences one model decodes at once (slots); they share the model's KV pool.",
     )
     max_queue: int = Field(
         default=64,
@@ -138,3 +147,4 @@ class EngineSettings(HearthSettings):
         le=64 * 1024 * 1024,
         description="Bytes a pull reads between progress reports; a cancelled pull stops at the next chunk.",
     )
+

@@ -5,6 +5,7 @@ its own `hearth engine` over tiny random-weight models (and the real default
 model where a generation must last)."""
 
 import contextlib
+import dataclasses
 import threading
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ import grpc
 import pytest
 
 from hearth.engine.models.registry import ModelRegistry
-from hearth.engine.runtime.memory import estimate_model_bytes, kv_cache_bytes
+from hearth.engine.runtime.memory import estimate_model_bytes, fitting_context, kv_cache_bytes
 from hearth.engine.v1 import engine_pb2 as pb
 from hearth.engine.v1 import engine_pb2_grpc
 from hearth.rpc_errors import read_rpc_error
@@ -35,7 +36,7 @@ def write_models(folder: Path, *names: str, context_length: int = 512) -> None:
 def accounted_bytes(folder: Path, model_id: str, context_size: int = 8192) -> int:
     """What the engine's budget counts for a model, computed as the engine does from its file."""
     record = ModelRegistry(folder, folder / "no-config.json", context_size).scan()[model_id]
-    return estimate_model_bytes(record, parallel=PARALLEL, batch_size=BATCH_SIZE)
+    return estimate_model_bytes(record, batch_size=BATCH_SIZE)
 
 
 @contextlib.contextmanager
@@ -163,10 +164,25 @@ def test_kv_cache_estimate_follows_the_file_shape(tmp_path, default_model_path):
     write_models(tmp_path, "shape")
     (tmp_path / "gemma.gguf").symlink_to(default_model_path)
     records = ModelRegistry(tmp_path, tmp_path / "no-config.json", 2048).scan()
-    # K and V, f16, per layer, per cell of every sequence: tiny has as many KV heads as heads.
-    assert kv_cache_bytes(records["shape"], parallel=3) == N_LAYER * 512 * 3 * (N_EMBD + N_EMBD) * 2
+    # K and V, f16, per layer, per cell of the pool the slots share: tiny has as many KV heads as heads.
+    assert kv_cache_bytes(records["shape"]) == N_LAYER * 512 * (N_EMBD + N_EMBD) * 2
     # Gemma 3 270M: 18 layers, one KV head of 256 dimensions (grouped-query attention).
-    assert kv_cache_bytes(records["gemma"], parallel=2) == 18 * 2048 * 2 * (256 + 256) * 2
+    assert kv_cache_bytes(records["gemma"]) == 18 * 2048 * (256 + 256) * 2
+
+
+def test_the_default_context_is_the_trained_one_as_far_as_the_budget_allows(tmp_path, default_model_path):
+    (tmp_path / "gemma.gguf").symlink_to(default_model_path)
+    gemma = ModelRegistry(tmp_path, tmp_path / "no-config.json", 0).scan()["gemma"]
+    assert gemma.context_window == gemma.info.trained_context_length == 32768
+
+    def fit(budget: int) -> int:
+        return fitting_context(gemma.info, gemma.file_size, 32768, budget=budget, batch_size=BATCH_SIZE)
+
+    assert fit(2**40) == 32768
+    room_for_8192 = estimate_model_bytes(dataclasses.replace(gemma, context_window=8192), batch_size=BATCH_SIZE)
+    assert fit(room_for_8192) == 8192 and fit(room_for_8192 - 1) == 4096
+    # Never below 4096, even when nothing fits.
+    assert fit(1) == 4096
 
 
 def test_two_models_side_by_side_and_a_third_evicts_the_least_recently_used(tmp_path):

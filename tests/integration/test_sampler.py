@@ -32,7 +32,7 @@ def scheduler(default_model_path):
     batch = BatchScheduler(
         "gemma",
         model,
-        lambda: LlamaContext(model, n_ctx_seq=256, n_seq=2, n_batch=64, threads=2),
+        lambda: LlamaContext(model, n_ctx=512, n_seq=2, n_batch=64, threads=2),
         frozenset(),
         max_queue=4,
     )

@@ -166,7 +166,7 @@ def test_an_explicit_config_file_is_the_one_read(config_file, tmp_path):
 def test_bad_values_in_the_file_are_skipped_not_fatal(config_file, caplog):
     config_file.write_text(json.dumps({"settings": {"context_size": 10, "server_port": "x", "use_gpu": False}}))
     engine, adapter = EngineSettings(), AdapterSettings()
-    assert engine.context_size == 8192 and adapter.server_port == 11434
+    assert engine.context_size == 0 and adapter.server_port == 11434
     assert engine.use_gpu is False  # the good value still applies
     assert "context_size" in caplog.text
 
@@ -176,7 +176,7 @@ def test_a_missing_or_odd_file_means_defaults(config_file, content):
     config_file.write_text(content)
     assert AdapterSettings().server_port == 11434
     config_file.unlink()
-    assert EngineSettings().context_size == 8192
+    assert EngineSettings().context_size == 0
 
 
 def test_the_api_key_saved_by_the_window_reaches_both_halves(config_file, monkeypatch):

@@ -21,7 +21,8 @@ MiB = 2**20
 
 class FakeScheduler:
     pending = slots = busy_slots = queued = 0
-    n_ctx_seq = 512
+    pool_cells = 512
+    used_cells = 0
 
     def __init__(self):
         self.closed = threading.Event()

@@ -1,0 +1,94 @@
+"""The sequence slots of a loaded model and the KV pool they share: which
+slot reads a request's prompt (the longest cached prefix), and room in the
+pool (idle slots' cached prefixes give way, least recently used first). Used
+by the scheduler's worker thread only."""
+
+from dataclasses import dataclass, field
+
+from hearth.engine.domain import GenerationJob
+from hearth.engine.generation.output import SequenceOutput
+from hearth.engine.llama.context import LlamaContext
+from hearth.engine.llama.sampling import Sampler
+
+
+@dataclass
+class Slot:
+    seq_id: int
+    # Tokens whose KV is in this sequence's cache, in order.
+    cached: list[int] = field(default_factory=list)
+    last_used: float = 0.0
+    # Set while serving a request:
+    run: "Run | None" = None
+    index: int = 0
+    sampler: Sampler | None = None
+    output: SequenceOutput | None = None
+    # The sampled token to feed next; None while the prompt is being read.
+    next_token: int | None = None
+    # Where this slot's logits are in the batch just decoded; -1 for none.
+    logits_at: int = -1
+
+
+@dataclass
+class Run:
+    """A job being served, by one slot per sequence (n of them)."""
+
+    job: GenerationJob
+    slots: list[Slot]
+    # Prompt tokens not yet evaluated (read by slots[0]; the others copy it).
+    pending: list[int]
+    live: int
+    cached_prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def place(job: GenerationJob, free: list[Slot]) -> tuple[Slot, int]:
+    """The slot that reads the prompt, and how many of its cached tokens it keeps."""
+    prompt = job.prompt_tokens
+    if job.sampling.seed is None:
+        # The slot whose cache shares the longest prefix with this prompt; else the least recently used.
+        first = max(free, key=lambda s: (_common_prefix(s.cached, prompt), -s.last_used))
+        return first, min(_common_prefix(first.cached, prompt), len(prompt) - 1)
+    # A seeded request evaluates its whole prompt: logits of a cached prefix
+    # plus a suffix differ in the last bits from those of one batch, and the
+    # same seed must give the same text every time.
+    return min(free, key=lambda s: s.last_used), 0
+
+
+class KvPool:
+    """The cells of one context's unified KV cache, as the slots hold them."""
+
+    def __init__(self, context: LlamaContext, slots: list[Slot], runs: list[Run]):
+        self._context = context
+        self._slots = slots
+        self._runs = runs
+
+    def used_cells(self) -> int:
+        return sum(len(s.cached) for s in self._slots)
+
+    def free_cells(self) -> int:
+        """Cells neither held nor promised to a prompt being read."""
+        return self._context.n_ctx - self.used_cells() - sum(len(run.pending) for run in self._runs)
+
+    def make_room(self, cells: int, spare: Slot | None = None) -> bool:
+        """Drops idle slots' cached prefixes (not ``spare``'s), least recently
+        used first, until ``cells`` more fit; False if they cannot."""
+        free = self.free_cells()
+        idle = sorted(
+            (s for s in self._slots if s.run is None and s.cached and s is not spare), key=lambda s: s.last_used
+        )
+        for slot in idle:
+            if free >= cells:
+                break
+            free += len(slot.cached)
+            self._context.seq_clear(slot.seq_id)
+            slot.cached.clear()
+        return free >= cells
