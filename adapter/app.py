@@ -1,5 +1,6 @@
 """The adapter's FastAPI application: each API family's REST in, engine gRPC out."""
 
+import asyncio
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -14,6 +15,7 @@ from hearth.adapter.ollama.routers import ROUTERS as OLLAMA_ROUTERS
 from hearth.adapter.openai.routers import ROUTERS as OPENAI_ROUTERS
 from hearth.adapter.request_log import RequestLogMiddleware
 from hearth.adapter.responses.routers import ROUTERS as RESPONSES_ROUTERS
+from hearth.adapter.responses.store import ResponseStore
 from hearth.adapter.routes import health, metrics
 from hearth.adapter.security import (
     LOCAL_ORIGINS,
@@ -37,10 +39,17 @@ def create_app(settings: AdapterSettings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.metrics = app_metrics
         app.state.engine = AsyncEngineClient(settings.engine_address, api_key=api_key, observer=app_metrics)
+        app.state.responses = await asyncio.to_thread(
+            ResponseStore,
+            settings.responses_db,
+            max_count=settings.responses_max_count,
+            max_age_s=settings.responses_max_age,
+        )
         try:
             yield
         finally:
             await app.state.engine.close()
+            app.state.responses.close()
 
     app = FastAPI(title="Hearth", version=__version__, lifespan=lifespan)
     # Starlette runs the middleware added last first. In request order: the log

@@ -1,5 +1,6 @@
 """The Messages API's event stream, as Anthropic's SDKs parse it:
-message_start, ping, then per content block content_block_start, its deltas
+message_start, ping (and one every few seconds while a long prompt is
+read), then per content block content_block_start, its deltas
 (text_delta, input_json_delta) and content_block_stop, then message_delta
 (stop_reason, usage) and message_stop."""
 
@@ -7,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from hearth.adapter.anthropic.translate import stop_reason as stop_reason_of
 from hearth.adapter.anthropic.translate import tool_use_block, usage_of
+from hearth.adapter.common.streaming import StartingGeneration
 from hearth.client import finish_reason_name
 
 Event = tuple[str, dict]
@@ -31,7 +33,9 @@ class _Blocks:
         return [("content_block_stop", {"type": "content_block_stop", "index": index})]
 
 
-async def message_events(stream, message_id: str, model: str) -> AsyncIterator[Event]:
+async def message_events(
+    stream: StartingGeneration, message_id: str, model: str, ping_interval: float
+) -> AsyncIterator[Event]:
     yield (
         "message_start",
         {
@@ -50,6 +54,9 @@ async def message_events(stream, message_id: str, model: str) -> AsyncIterator[E
         },
     )
     yield "ping", {"type": "ping"}
+    # While the prompt is read, pings keep the connection and the client's idle timer alive.
+    async for _ in stream.ticks(ping_interval):
+        yield "ping", {"type": "ping"}
     blocks = _Blocks()
     stop_reason, stop_sequence = "end_turn", None
     async for message in stream:

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from hearth.adapter.anthropic.events import message_events
 from hearth.adapter.anthropic.protocol import CountTokensRequest, MessageResponse, MessagesRequest
 from hearth.adapter.anthropic.translate import (
+    add_tools,
     messages_of,
     messages_to_generate,
     stop_reason,
@@ -17,7 +18,7 @@ from hearth.adapter.anthropic.translate import (
     usage_of,
 )
 from hearth.adapter.common.errors import anthropic_error_body
-from hearth.adapter.common.streaming import collect, named_sse_response
+from hearth.adapter.common.streaming import StartingGeneration, collect, named_sse_response
 from hearth.adapter.common.text import header_list
 from hearth.engine.v1 import engine_pb2 as pb
 
@@ -41,9 +42,12 @@ async def create_message(body: MessagesRequest, request: Request):
     headers = {LEFT_OUT_HEADER: header_list(left_out)} if left_out else {}
     if left_out:
         log.info("left out server tools a local model cannot run: %s", ", ".join(left_out))
-    stream = await engine.generate(generate)
     if body.stream:
-        return named_sse_response(message_events(stream, message_id, body.model), stream, anthropic_error_body, headers)
+        interval = request.app.state.settings.stream_ping_interval
+        stream = await StartingGeneration.start(engine, generate, grace=min(1.0, interval))
+        events = message_events(stream, message_id, body.model, interval)
+        return named_sse_response(events, stream, anthropic_error_body, headers)
+    stream = await engine.generate(generate)
     result = await collect(stream, 1)
     choice = result.choices[0]
     content = [{"type": "text", "text": choice.text}] if choice.text else []
@@ -66,5 +70,7 @@ async def count_tokens(body: CountTokensRequest, request: Request) -> dict:
     """The tokens of the prompt the model would see for these messages."""
     tokenize = pb.TokenizeRequest(model=body.model)
     tokenize.messages.extend(messages_of(body))
+    if body.tool_choice is None or body.tool_choice.type != "none":
+        add_tools(body, tokenize.tools)
     reply = await request.app.state.engine.tokenize(tokenize)
     return {"input_tokens": len(reply.tokens)}

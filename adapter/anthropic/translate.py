@@ -121,19 +121,26 @@ def messages_of(request: MessagesRequest | CountTokensRequest) -> list[pb.ChatMe
     return ([pb.ChatMessage(role="system", content=system)] if system else []) + out
 
 
-def _tools(request: MessagesRequest, generate: pb.GenerateRequest) -> list[str]:
-    """Adds the client tools; returns the names of server tools left out (a
-    local server cannot run Anthropic's web search or code execution)."""
+def add_tools(request: MessagesRequest | CountTokensRequest, tools) -> list[str]:
+    """Adds the client tools to ``tools`` (a GenerateRequest's or a
+    TokenizeRequest's); returns the names of server tools left out (a local
+    server cannot run Anthropic's web search or code execution)."""
     left_out = []
     for tool in request.tools or ():
         if tool.type not in (None, "custom") and tool.input_schema is None:
             left_out.append(tool.name)
             continue
-        generate.tools.add(
+        tools.add(
             name=tool.name,
             description=tool.description or "",
             parameters_json=json.dumps(tool.input_schema) if tool.input_schema else "",
         )
+    return left_out
+
+
+def _tools(request: MessagesRequest, generate: pb.GenerateRequest) -> list[str]:
+    """Adds the client tools and the tool choice; returns the server tools left out."""
+    left_out = add_tools(request, generate.tools)
     choice = request.tool_choice
     if choice is not None and generate.tools:
         if choice.type == "tool":

@@ -1,6 +1,7 @@
 """What every API family's generation routes share: collecting a generation
 for a non-streamed answer, writing Server-Sent Events, ids and clocks."""
 
+import asyncio
 import json
 import time
 import uuid
@@ -120,6 +121,49 @@ def named_sse_response(events: AsyncIterator[tuple[str, dict]], stream, error_bo
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", **(headers or {})},
     )
+
+
+class StartingGeneration:
+    """A Generate call whose first message may still be on its way (a long
+    prompt being read). Iterate it for the messages once ``ticks`` ends;
+    ``cancel`` stops it either way."""
+
+    def __init__(self, task: asyncio.Task):
+        self._task = task
+
+    @classmethod
+    async def start(cls, engine, generate: pb.GenerateRequest, grace: float) -> "StartingGeneration":
+        """Starts ``generate``; an error within ``grace`` seconds (an unknown
+        model, a prompt too long) raises here, before any answer is sent."""
+        task = asyncio.ensure_future(engine.generate(generate))
+        try:
+            done, _ = await asyncio.wait({task}, timeout=grace)
+        except BaseException:
+            task.cancel()
+            raise
+        if done:
+            task.result()
+        return cls(task)
+
+    async def ticks(self, interval: float) -> AsyncIterator[None]:
+        """One None every ``interval`` seconds until the first message came."""
+        while not self._task.done():
+            done, _ = await asyncio.wait({self._task}, timeout=interval)
+            if not done:
+                yield None
+
+    def __aiter__(self):
+        return self._messages()
+
+    async def _messages(self):
+        async for message in await self._task:
+            yield message
+
+    def cancel(self) -> None:
+        if not self._task.done():
+            self._task.cancel()
+        elif not self._task.cancelled() and self._task.exception() is None:
+            self._task.result().cancel()
 
 
 async def generation_answer(request, generate: pb.GenerateRequest, *, streamed: bool, events_of, whole_of):

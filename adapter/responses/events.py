@@ -3,19 +3,24 @@ sequence_number: response.created and .in_progress; per output item
 output_item.added, for a message content_part.added, output_text.delta…,
 output_text.done and content_part.done, for a function call
 function_call_arguments.delta and .done; output_item.done; then
-response.completed (or response.incomplete when max_output_tokens cut it)."""
+response.completed, response.incomplete (max_output_tokens cut it, and the
+item it cut is incomplete too), or an ``error`` event and response.failed when
+the generation fails midway."""
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
+from hearth.adapter.common.errors import ApiError, as_api_error
 from hearth.adapter.responses.protocol import ResponsesRequest
 from hearth.adapter.responses.translate import (
+    Prepared,
     function_call_item,
     message_item,
     new_id,
     response_object,
     usage_of,
 )
-from hearth.client import finish_reason_name
+from hearth.client import EngineCallError, finish_reason_name
 
 Event = tuple[str, dict]
 
@@ -30,60 +35,88 @@ class _Writer:
         return event
 
 
-def _message_done(event, item_id: str, index: int, text: str) -> list[Event]:
+@dataclass
+class _OpenMessage:
+    item_id: str
+    index: int
+    texts: list[str]
+
+
+def _message_done(event, message: _OpenMessage, status: str) -> list[Event]:
+    text = "".join(message.texts)
     part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
-    where = {"item_id": item_id, "output_index": index, "content_index": 0}
+    where = {"item_id": message.item_id, "output_index": message.index, "content_index": 0}
     return [
         event("response.output_text.done", **where, text=text, logprobs=[]),
         event("response.content_part.done", **where, part=part),
-        event("response.output_item.done", output_index=index, item=message_item(item_id, text)),
+        event(
+            "response.output_item.done", output_index=message.index, item=message_item(message.item_id, text, status)
+        ),
     ]
 
 
-async def response_events(stream, request: ResponsesRequest, response_id: str, created_at: int) -> AsyncIterator[Event]:
+def error_fields(error: ApiError) -> dict:
+    """What an ``error`` event and a failed Response's ``error`` carry."""
+    return {"code": error.code or error.type, "message": error.message}
+
+
+async def response_events(
+    stream, request: ResponsesRequest, prepared: Prepared, response_id: str, created_at: int, *, stored: bool
+) -> AsyncIterator[Event]:
     event = _Writer()
-
-    def response(status: str, output: list, usage: dict | None = None) -> dict:
-        return response_object(request, response_id, created_at, status=status, output=output, usage=usage)
-
-    yield event("response.created", response=response("in_progress", []))
-    yield event("response.in_progress", response=response("in_progress", []))
     output: list[dict] = []
-    text_item: tuple[str, int] | None = None  # (id, output index) of the open message
-    texts: list[str] = []
+
+    def response(status: str, usage: dict | None = None, error: dict | None = None) -> dict:
+        return response_object(
+            request, response_id, created_at, status=status, output=output, usage=usage, stored=stored, error=error
+        )
+
+    yield event("response.created", response=response("in_progress"))
+    yield event("response.in_progress", response=response("in_progress"))
+    try:
+        async for done in _output_events(stream, event, output, prepared, response):
+            yield done
+    except (ApiError, EngineCallError) as exc:
+        error = as_api_error(exc)
+        yield event("error", **error_fields(error), param=error.param)
+        yield event("response.failed", response=response("failed", error=error_fields(error)))
+
+
+async def _output_events(stream, event, output: list[dict], prepared: Prepared, response) -> AsyncIterator[Event]:
+    open_message: _OpenMessage | None = None
     finish = "stop"
     async for message in stream:
         if message.text:
-            if text_item is None:
-                text_item = (new_id("msg"), len(output))
-                output.append(message_item(text_item[0], "", "in_progress"))
-                yield event("response.output_item.added", output_index=text_item[1], item=output[-1])
+            if open_message is None:
+                open_message = _OpenMessage(new_id("msg"), len(output), [])
+                output.append(message_item(open_message.item_id, "", "in_progress"))
+                yield event("response.output_item.added", output_index=open_message.index, item=output[-1])
                 part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
                 yield event(
                     "response.content_part.added",
-                    item_id=text_item[0],
-                    output_index=text_item[1],
+                    item_id=open_message.item_id,
+                    output_index=open_message.index,
                     content_index=0,
                     part=part,
                 )
-            texts.append(message.text)
+            open_message.texts.append(message.text)
             yield event(
                 "response.output_text.delta",
-                item_id=text_item[0],
-                output_index=text_item[1],
+                item_id=open_message.item_id,
+                output_index=open_message.index,
                 content_index=0,
                 delta=message.text,
                 logprobs=[],
             )
-        if message.tool_calls and text_item is not None:
-            for done in _message_done(event, *text_item, "".join(texts)):
+        if message.tool_calls and open_message is not None:
+            for done in _message_done(event, open_message, "completed"):
                 yield done
-            output[text_item[1]] = message_item(text_item[0], "".join(texts))
-            text_item = None
+            output[open_message.index] = done[1]["item"]
+            open_message = None
         for call in message.tool_calls:
             index = len(output)
-            output.append(function_call_item(call))
-            item = function_call_item(call, "in_progress")
+            output.append(function_call_item(call, prepared.names))
+            item = function_call_item(call, prepared.names, "in_progress")
             yield event("response.output_item.added", output_index=index, item=item)
             yield event(
                 "response.function_call_arguments.delta", item_id=item["id"], output_index=index, delta=call.arguments
@@ -93,16 +126,17 @@ async def response_events(stream, request: ResponsesRequest, response_id: str, c
                 item_id=item["id"],
                 output_index=index,
                 arguments=call.arguments,
-                name=call.name,
+                name=item["name"],
             )
             yield event("response.output_item.done", output_index=index, item=output[index])
         if message.finish_reason:
             finish = finish_reason_name(message.finish_reason)
         if message.HasField("usage"):
-            if text_item is not None:
-                for done in _message_done(event, *text_item, "".join(texts)):
-                    yield done
-                output[text_item[1]] = message_item(text_item[0], "".join(texts))
             status = "incomplete" if finish == "length" else "completed"
-            yield event(f"response.{status}", response=response(status, output, usage_of(message)))
+            if open_message is not None:
+                for done in _message_done(event, open_message, status):
+                    yield done
+                output[open_message.index] = done[1]["item"]
+            yield event(f"response.{status}", response=response(status, usage_of(message)))
             return
+    raise EngineCallError.stream_truncated()

@@ -20,23 +20,30 @@ class InputItem(BaseModel):
 
     model_config = LENIENT
     type: str = Field(default="message", max_length=64)
+    id: str | None = Field(default=None, max_length=256)
     role: Literal["user", "assistant", "system", "developer"] | None = None
     content: str | list[ContentPart] | None = None
     # function_call
     call_id: str | None = Field(default=None, max_length=256)
     name: str | None = Field(default=None, max_length=256)
+    # The namespace of a namespaced function's call (Codex's MCP tools).
+    namespace: str | None = Field(default=None, max_length=256)
     arguments: str | None = None
     # function_call_output
     output: str | list[ContentPart] | None = None
 
 
 class FunctionTool(BaseModel):
+    """A function, a namespace of functions (Codex's MCP tools), or a hosted tool."""
+
     model_config = LENIENT
     type: str = Field(max_length=64)
     name: str | None = Field(default=None, max_length=256)
     description: str | None = None
     parameters: dict[str, Any] | None = None
     strict: bool | None = None
+    # A namespace's functions.
+    tools: list["FunctionTool"] | None = Field(default=None, max_length=512)
 
 
 class TextFormat(BaseModel):

@@ -2,10 +2,11 @@
 
 import json
 import uuid
+from dataclasses import dataclass, field
 
 from hearth.adapter.common.errors import invalid_request
 from hearth.adapter.common.text import arguments_json
-from hearth.adapter.responses.protocol import ContentPart, InputItem, NamedFunction, ResponsesRequest
+from hearth.adapter.responses.protocol import ContentPart, FunctionTool, InputItem, NamedFunction, ResponsesRequest
 from hearth.engine.v1 import engine_pb2 as pb
 
 UINT32_MAX = 2**32 - 1
@@ -14,6 +15,8 @@ _TOOL_CHOICES = {"auto": pb.TOOL_CHOICE_AUTO, "none": pb.TOOL_CHOICE_NONE, "requ
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})
 # Items of earlier turns that carry nothing the model reads again.
 _SKIPPED_ITEMS = frozenset({"reasoning", "item_reference"})
+# Tool types offered to the model (and so listed in the Response's tools).
+_OFFERED_TOOLS = frozenset({"function", "namespace"})
 
 
 def new_id(prefix: str) -> str:
@@ -35,6 +38,46 @@ def _text(content: str | list[ContentPart] | None, param: str) -> str:
     return "\n".join(texts)
 
 
+# A namespaced function is offered to the model as NAMESPACE__NAME.
+_NAMESPACE_JOIN = "__"
+
+
+@dataclass
+class ToolNames:
+    """The names the model sees for namespaced functions, and back."""
+
+    namespaced: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def flat(self, namespace: str | None, name: str) -> str:
+        return f"{namespace}{_NAMESPACE_JOIN}{name}" if namespace else name
+
+    def add(self, namespace: str, name: str, taken: set[str]) -> str:
+        flat = self.flat(namespace, name)
+        while flat in taken:
+            flat += "_"
+        self.namespaced[flat] = (namespace, name)
+        return flat
+
+    def call_fields(self, flat: str) -> dict:
+        """name (and namespace) of a function_call item for the model's call of ``flat``."""
+        if flat in self.namespaced:
+            namespace, name = self.namespaced[flat]
+            return {"name": name, "namespace": namespace}
+        return {"name": flat}
+
+
+@dataclass
+class Prepared:
+    """A Responses request ready for the engine."""
+
+    generate: pb.GenerateRequest
+    # Tools left out of the prompt (hosted ones a local server cannot run).
+    left_out: list[str]
+    names: ToolNames
+    # This request's input items, each with an id, as stored and listed.
+    input_items: list[dict]
+
+
 def _function_call(item: InputItem, param: str) -> pb.ToolCall:
     if not item.call_id or not item.name:
         raise invalid_request("A function_call item needs call_id and name", param=param)
@@ -42,18 +85,38 @@ def _function_call(item: InputItem, param: str) -> pb.ToolCall:
         arguments = arguments_json(item.arguments or "{}")
     except ValueError:
         raise invalid_request("Function call arguments must be a JSON object", param=f"{param}.arguments") from None
-    return pb.ToolCall(id=item.call_id, name=item.name, arguments=arguments)
+    return pb.ToolCall(id=item.call_id, name=ToolNames().flat(item.namespace, item.name), arguments=arguments)
 
 
-def messages_of(request: ResponsesRequest) -> list[pb.ChatMessage]:
-    """instructions, then the input items; consecutive function calls join the
-    assistant message before them."""
+def _items(request: ResponsesRequest) -> list[InputItem]:
+    return [InputItem(role="user", content=request.input)] if isinstance(request.input, str) else request.input
+
+
+def input_items_of(request: ResponsesRequest) -> list[dict]:
+    """The request's input items as stored and listed: each with an id, text as parts."""
+    out = []
+    for item in _items(request):
+        stored = item.model_dump(exclude_none=True)
+        if item.type == "message":
+            stored.setdefault("role", "user")
+            if isinstance(item.content, str):
+                kind = "output_text" if item.role == "assistant" else "input_text"
+                stored["content"] = [{"type": kind, "text": item.content}]
+        prefix = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}.get(item.type, "item")
+        stored.setdefault("id", new_id(prefix))
+        out.append(stored)
+    return out
+
+
+def messages_of(request: ResponsesRequest, history: list[dict] = ()) -> list[pb.ChatMessage]:
+    """instructions, then the earlier turns' items (``history``) and the input
+    items; consecutive function calls join the assistant message before them."""
     out: list[pb.ChatMessage] = []
     if request.instructions:
         out.append(pb.ChatMessage(role="system", content=request.instructions))
-    items = [InputItem(role="user", content=request.input)] if isinstance(request.input, str) else request.input
-    for index, item in enumerate(items):
-        param = f"input[{index}]"
+    earlier = [(f"previous_response_id[{index}]", InputItem.model_validate(item)) for index, item in enumerate(history)]
+    current = [(f"input[{index}]", item) for index, item in enumerate(_items(request))]
+    for param, item in earlier + current:
         if item.type == "message":
             if item.role is None:
                 raise invalid_request("A message item needs a role", param=f"{param}.role")
@@ -75,19 +138,35 @@ def messages_of(request: ResponsesRequest) -> list[pb.ChatMessage]:
     return out
 
 
-def _tools(request: ResponsesRequest, generate: pb.GenerateRequest) -> list[str]:
-    """Adds the function tools; returns the names of the others, left out
-    (hosted tools a local server cannot run, and kinds it cannot offer a model)."""
+def _add_function(generate: pb.GenerateRequest, tool: FunctionTool, name: str, description: str) -> None:
+    generate.tools.add(
+        name=name,
+        description=description,
+        parameters_json=json.dumps(tool.parameters) if tool.parameters else "",
+    )
+
+
+def _tools(request: ResponsesRequest, generate: pb.GenerateRequest, names: ToolNames) -> list[str]:
+    """Adds the function tools, a namespace's functions under flat names; returns
+    the names of the others, left out (hosted tools a local server cannot run,
+    and kinds it cannot offer a model)."""
     left_out = []
-    for tool in request.tools or ():
-        if tool.type != "function" or not tool.name:
+    tools = request.tools or ()
+    taken = {tool.name for tool in tools if tool.type == "function" and tool.name}
+    for tool in tools:
+        if tool.type == "function" and tool.name:
+            _add_function(generate, tool, tool.name, tool.description or "")
+        elif tool.type == "namespace" and tool.name and tool.tools:
+            for nested in tool.tools:
+                if nested.type != "function" or not nested.name:
+                    left_out.append(f"{tool.name}.{nested.name or nested.type}")
+                    continue
+                flat = names.add(tool.name, nested.name, taken)
+                taken.add(flat)
+                description = "\n\n".join(text for text in (tool.description, nested.description) if text)
+                _add_function(generate, nested, flat, description)
+        else:
             left_out.append(tool.name or tool.type)
-            continue
-        generate.tools.add(
-            name=tool.name,
-            description=tool.description or "",
-            parameters_json=json.dumps(tool.parameters) if tool.parameters else "",
-        )
     choice = request.tool_choice
     if isinstance(choice, NamedFunction):
         generate.tool_choice = pb.TOOL_CHOICE_FUNCTION
@@ -112,16 +191,12 @@ def _text_format(request: ResponsesRequest, generate: pb.GenerateRequest) -> Non
     generate.response_format.json_schema = json.dumps(text_format.schema_)
 
 
-def responses_to_generate(request: ResponsesRequest, response_id: str) -> tuple[pb.GenerateRequest, list[str]]:
-    if request.previous_response_id:
-        raise invalid_request(
-            "previous_response_id is not supported yet: this server keeps no responses; send the whole input",
-            param="previous_response_id",
-            code="unsupported_parameter",
-        )
+def responses_to_generate(request: ResponsesRequest, response_id: str, history: list[dict] = ()) -> Prepared:
+    """``history``: the conversation of the response ``previous_response_id`` names."""
     generate = pb.GenerateRequest(model=request.model, request_id=response_id)
-    generate.messages.extend(messages_of(request))
-    left_out = _tools(request, generate)
+    generate.messages.extend(messages_of(request, history))
+    names = ToolNames()
+    left_out = _tools(request, generate, names)
     _text_format(request, generate)
     if request.max_output_tokens is not None:
         generate.max_tokens = min(request.max_output_tokens, UINT32_MAX)
@@ -132,23 +207,25 @@ def responses_to_generate(request: ResponsesRequest, response_id: str) -> tuple[
         generate.top_k = max(-INT32_MAX, min(request.top_k, INT32_MAX))
     if request.seed is not None:
         generate.seed = request.seed % 2**64
-    return generate, left_out
+    return Prepared(generate, left_out, names, input_items_of(request))
 
 
 def message_item(item_id: str, text: str, status: str = "completed") -> dict:
+    """An output message; ``status`` in_progress (as first announced: no content
+    yet), completed, or incomplete (cut by max_output_tokens)."""
     content = (
-        [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}] if status == "completed" else []
+        [] if status == "in_progress" else [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]
     )
     return {"type": "message", "id": item_id, "status": status, "role": "assistant", "content": content}
 
 
-def function_call_item(call: pb.ToolCall, status: str = "completed") -> dict:
+def function_call_item(call: pb.ToolCall, names: ToolNames, status: str = "completed") -> dict:
     return {
         "type": "function_call",
         "id": f"fc_{call.id}",
         "call_id": call.id,
-        "name": call.name,
-        "arguments": call.arguments if status == "completed" else "",
+        **names.call_fields(call.name),
+        "arguments": call.arguments if status != "in_progress" else "",
         "status": status,
     }
 
@@ -165,7 +242,15 @@ def usage_of(message: pb.GenerateResponse) -> dict:
 
 
 def response_object(
-    request: ResponsesRequest, response_id: str, created_at: int, *, status: str, output: list, usage: dict | None
+    request: ResponsesRequest,
+    response_id: str,
+    created_at: int,
+    *,
+    status: str,
+    output: list,
+    usage: dict | None,
+    stored: bool,
+    error: dict | None = None,
 ) -> dict:
     """The Response object, as every event and the non-streamed answer carry it."""
     text = request.text.model_dump(by_alias=True, exclude_none=True) if request.text else {"format": {"type": "text"}}
@@ -181,7 +266,8 @@ def response_object(
         ),
         "usage": usage,
         "incomplete_details": {"reason": "max_output_tokens"} if status == "incomplete" else None,
-        "error": None,
+        "error": error,
+        "previous_response_id": request.previous_response_id,
         "instructions": request.instructions,
         "max_output_tokens": request.max_output_tokens,
         "parallel_tool_calls": request.parallel_tool_calls is not False,
@@ -190,10 +276,10 @@ def response_object(
         "tool_choice": request.tool_choice.model_dump()
         if isinstance(request.tool_choice, NamedFunction)
         else (request.tool_choice or "auto"),
-        "tools": [tool.model_dump(exclude_none=True) for tool in request.tools or () if tool.type == "function"],
+        "tools": [tool.model_dump(exclude_none=True) for tool in request.tools or () if tool.type in _OFFERED_TOOLS],
         "text": text,
         "truncation": request.truncation or "disabled",
         "metadata": request.metadata or {},
-        "store": False,
+        "store": stored,
         "reasoning": {"effort": None, "summary": None},
     }

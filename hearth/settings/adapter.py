@@ -1,7 +1,10 @@
 """Adapter settings, read from LLM_* environment variables and command-line flags."""
 
+from pathlib import Path
+
 from pydantic import Field
 
+from hearth.paths import default_responses_db
 from hearth.settings.engine import DEFAULT_ENGINE_ADDRESS
 from hearth.settings.file import HearthSettings
 
@@ -45,4 +48,20 @@ class AdapterSettings(HearthSettings):
     )
     max_connections: int = Field(
         default=512, ge=8, le=65536, description="Open connections at most; requests beyond them get 503."
+    )
+    responses_db: Path = Field(
+        default_factory=default_responses_db,
+        description="SQLite file of stored Responses API responses (for previous_response_id, retrieve, delete).",
+    )
+    responses_max_count: int = Field(
+        default=1000, ge=0, le=10_000_000, description="Stored responses kept at most (oldest go first); 0: none."
+    )
+    responses_max_age: float = Field(
+        default=30 * 24 * 3600, gt=0, le=10 * 365 * 24 * 3600, description="Seconds a stored response is kept."
+    )
+    stream_ping_interval: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="Seconds between ping events of a streamed Anthropic answer while its prompt is read.",
     )

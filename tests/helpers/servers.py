@@ -27,11 +27,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def responses_db_beside(config_file: Path) -> Path:
+    return config_file.parent / "responses.sqlite3"
+
+
 def base_env(models_dir: Path, config_file: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_")}
     env.update(
         LLM_MODELS_DIR=str(models_dir),
         LLM_CONFIG_FILE=str(config_file),
+        # Stored Responses API responses beside the config file, not in the user's data folder.
+        LLM_RESPONSES_DB=str(responses_db_beside(config_file)),
         PYTHONUNBUFFERED="1",
         # Tests must not reach for the network through a proxy.
         no_proxy="127.0.0.1,localhost",
@@ -109,6 +115,7 @@ class HearthServer(Process):
         self.port = free_port()
         self.engine_address = f"127.0.0.1:{free_port()}"
         self.base_url = f"http://127.0.0.1:{self.port}"
+        self.responses_db = responses_db_beside(config_file)
         super().__init__(
             HEARTH + ["serve", "--port", str(self.port), "--engine-address", self.engine_address],
             base_env(models_dir, config_file, **env),

@@ -3,6 +3,8 @@ started `hearth serve` with the instruct model: answers, streams, tool round
 trips, count_tokens and errors in Anthropic's shape."""
 
 import json
+import time
+import uuid
 
 import anthropic
 import httpx
@@ -194,6 +196,49 @@ def test_count_tokens_counts_the_rendered_prompt(client):
         model=MODEL, max_tokens=1, messages=[{"role": "user", "content": "Hi"}], extra_body=GREEDY
     )
     assert reply.usage.input_tokens + reply.usage.cache_read_input_tokens == short.input_tokens
+
+
+def test_count_tokens_counts_the_tools_the_model_is_shown(client):
+    messages = [{"role": "user", "content": "What is the weather in Paris?"}]
+    bare = client.messages.count_tokens(model=MODEL, messages=messages)
+    with_tools = client.messages.count_tokens(model=MODEL, messages=messages, tools=[WEATHER])
+    assert with_tools.input_tokens > bare.input_tokens + 20
+    # tool_choice none shows the model no tools, so they count for nothing.
+    hidden = client.messages.count_tokens(model=MODEL, messages=messages, tools=[WEATHER], tool_choice={"type": "none"})
+    assert hidden.input_tokens == bare.input_tokens
+    reply = client.messages.create(model=MODEL, max_tokens=1, messages=messages, tools=[WEATHER], extra_body=GREEDY)
+    assert reply.usage.input_tokens + reply.usage.cache_read_input_tokens == with_tools.input_tokens
+
+
+def test_pings_keep_a_stream_alive_while_a_long_prompt_is_read(agent_server):
+    """The stream starts at once; pings follow every few seconds (one here) until the first token."""
+    from tests.conftest import AGENT_PING_INTERVAL
+
+    # About 2,500 tokens no cache holds (the nonce comes first).
+    text = f"{uuid.uuid4()} " + " ".join(f"Line {i}: the quick brown fox jumps over the lazy dog." for i in range(200))
+    body = {
+        "model": MODEL,
+        "max_tokens": 5,
+        "stream": True,
+        "temperature": 0,
+        "messages": [{"role": "user", "content": text + "\nSay ok."}],
+    }
+    started = time.monotonic()
+    seen: list[tuple[float, str]] = []
+    with httpx.stream("POST", f"{agent_server.base_url}/v1/messages", json=body, timeout=120) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                seen.append((time.monotonic() - started, line[7:]))
+    names = [name for _, name in seen]
+    first_block = names.index("content_block_start")
+    pings = [at for at, name in seen[:first_block] if name == "ping"]
+    assert names[0] == "message_start" and names[-1] == "message_stop"
+    # The prompt took seconds; the client heard from the server throughout.
+    reading = seen[first_block][0]
+    assert reading > 3 * AGENT_PING_INTERVAL, reading
+    gaps = [b - a for a, b in zip([0.0, *pings], [*pings, reading])]
+    assert len(pings) >= 3 and max(gaps) < 2.5 * AGENT_PING_INTERVAL, seen[: first_block + 1]
 
 
 @pytest.mark.parametrize(
