@@ -51,7 +51,7 @@ def default_runtime(settings: EngineSettings, gpu_offload: bool, events: EventBu
         settings,
         events,
         load=partial(load_model, settings=settings, gpu_offload=gpu_offload, threads=threads),
-        estimate=partial(estimate_model_bytes, batch_size=settings.batch_size),
+        estimate=partial(estimate_model_bytes, batch_size=settings.batch_size, streams=settings.kv_streams),
         memory_budget=settings.memory_budget or default_memory_budget(gpu_offload),
     )
 
@@ -59,7 +59,7 @@ def default_runtime(settings: EngineSettings, gpu_offload: bool, events: EventBu
 def model_registry(settings: EngineSettings, gpu_offload: bool) -> ModelRegistry:
     """The models of the folder and the config file, each with the context it is served with."""
     budget = settings.memory_budget or default_memory_budget(gpu_offload)
-    fit = partial(fitting_context, budget=budget, batch_size=settings.batch_size)
+    fit = partial(fitting_context, budget=budget, batch_size=settings.batch_size, streams=settings.kv_streams)
     return ModelRegistry(settings.models_dir, settings.config_file, settings.context_size, fit)
 
 

@@ -149,7 +149,11 @@ _ANTHROPIC_TYPES = {
 
 def anthropic_error_body(error: ApiError) -> dict:
     default = "invalid_request_error" if error.status < 500 else "api_error"
-    return {"type": "error", "error": {"type": _ANTHROPIC_TYPES.get(error.status, default), "message": error.message}}
+    message = error.message
+    if error.code == "context_length_exceeded":
+        # Anthropic's wording, which Claude Code watches for to compact the conversation.
+        message = f"prompt is too long: {message}"
+    return {"type": "error", "error": {"type": _ANTHROPIC_TYPES.get(error.status, default), "message": message}}
 
 
 def error_response(path: str, error: ApiError) -> JSONResponse:

@@ -34,6 +34,11 @@ class ServedModel(Protocol):
         """Context of one sequence: prompt plus output must fit in it."""
         ...
 
+    @property
+    def trained_n_ctx(self) -> int:
+        """The context the model was trained with (0 if its file does not say)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Prepared:
@@ -118,6 +123,17 @@ def prompt_tokens(served: ServedModel, params: GenerateParams, tools: list[dict]
     return tokens
 
 
+def _raise_hint(served: ServedModel) -> str:
+    """What sets the context, when the model could be served with more."""
+    if served.n_ctx >= served.trained_n_ctx:
+        return ""
+    return (
+        f" This server serves the model with {served.n_ctx} of the {served.trained_n_ctx} tokens it was trained "
+        "for: raise LLM_CONTEXT_SIZE (or the model's context_window in the config file), or LLM_MEMORY_BUDGET "
+        "when it left no room for more."
+    )
+
+
 def prepare(served: ServedModel, params: ValidGenerateParams) -> Prepared:
     """The output plan and the prompt's tokens of a validated request. Blocking."""
     plan, sampling, param = output_plan(served, params)
@@ -126,7 +142,7 @@ def prepare(served: ServedModel, params: ValidGenerateParams) -> Prepared:
     if room <= 0:
         raise ContextLengthExceeded(
             f"This model's maximum context length is {served.n_ctx} tokens. However, your prompt "
-            f"resulted in {len(tokens)} tokens. Please reduce the length of the prompt.",
+            f"resulted in {len(tokens)} tokens. Please reduce the length of the prompt.{_raise_hint(served)}",
             param=_input_param(params),
             model=served.id,
         )

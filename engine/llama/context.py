@@ -59,19 +59,24 @@ class _DecodingContext:
 
 
 class LlamaContext(_DecodingContext):
-    """One llama.cpp context holding ``n_seq`` independent sequences that share
-    one pool of ``n_ctx`` KV cells (llama.cpp's unified KV cache): the memory
-    is set by the context in use, not by sequences × context, and one sequence
-    may use the whole pool. The caller keeps the sum within the pool."""
+    """One llama.cpp context holding ``n_seq`` independent sequences. Shared
+    (llama.cpp's unified KV cache): they share one pool of ``n_ctx`` cells, so
+    memory is set by the context, not by sequences × context, and one sequence
+    may use the whole pool; the caller keeps the sum within it. Not shared:
+    each has its own stream of ``n_ctx`` cells, and attention never sees
+    another sequence's cells (a sequence's logits do not depend on the batch)."""
 
-    def __init__(self, model: LlamaModel, *, n_ctx: int, n_seq: int, n_batch: int, threads: int):
-        params = _context_params(n_ctx=n_ctx, n_batch=n_batch, n_seq=n_seq, threads=threads)
-        params.kv_unified = True
+    def __init__(self, model: LlamaModel, *, n_ctx: int, n_seq: int, n_batch: int, threads: int, shared: bool = True):
+        total = n_ctx if shared else n_ctx * n_seq
+        params = _context_params(n_ctx=total, n_batch=n_batch, n_seq=n_seq, threads=threads)
+        params.kv_unified = shared
         # Keep the whole SWA cache so that a cached prefix can be cut and reused.
         params.swa_full = True
         super().__init__(model, params, n_batch)
         self.n_seq = n_seq
+        # Cells in all, and the most one sequence can hold.
         self.n_ctx = int(llama_cpp.llama_n_ctx(self.ctx))
+        self.n_ctx_seq = int(llama_cpp.llama_n_ctx_seq(self.ctx))
 
     def logits(self, batch_index: int, n_vocab: int) -> np.ndarray:
         """The raw logits at ``batch_index`` of the last decode (a view, valid until the next decode)."""

@@ -43,7 +43,12 @@ class LoadedModel:
     @property
     def n_ctx(self) -> int:
         """Most context of one sequence (the slots share a pool this large): prompt plus output must fit in it."""
-        return min(self.record.context_window, self.scheduler.pool_cells)
+        return min(self.record.context_window, self.scheduler.sequence_cells)
+
+    @property
+    def trained_n_ctx(self) -> int:
+        info = self.record.info
+        return info.trained_context_length if info is not None else 0
 
     def expires_in(self, now: float) -> float:
         """Seconds until the keep-alive unloads it: negative for never, the
@@ -96,6 +101,7 @@ def load_model(record: ModelRecord, settings: EngineSettings, *, gpu_offload: bo
             lambda: LlamaContext(
                 model,
                 n_ctx=record.context_window,
+                shared=settings.kv_pool == "shared",
                 n_seq=settings.parallel,
                 n_batch=settings.batch_size,
                 threads=threads,

@@ -54,9 +54,10 @@ def _compute_bytes(info: GGUFInfo | None, cells: int, batch_size: int) -> int:
     return head_count * cells * batch_size * SCORE_BYTES + FIXED_OVERHEAD_BYTES
 
 
-def kv_cache_bytes(record: ModelRecord) -> int:
-    """The f16 K and V cache of the model's KV pool: its served context, which its slots share."""
-    return record.context_window * _kv_bytes_per_cell(record.info)
+def kv_cache_bytes(record: ModelRecord, streams: int = 1) -> int:
+    """The f16 K and V cache of ``streams`` caches of the model's served context
+    (one its slots share, or one per slot)."""
+    return streams * record.context_window * _kv_bytes_per_cell(record.info)
 
 
 def compute_buffer_bytes(record: ModelRecord, batch_size: int) -> int:
@@ -64,16 +65,18 @@ def compute_buffer_bytes(record: ModelRecord, batch_size: int) -> int:
     return _compute_bytes(record.info, record.context_window, batch_size)
 
 
-def estimate_model_bytes(record: ModelRecord, *, batch_size: int) -> int:
+def estimate_model_bytes(record: ModelRecord, *, batch_size: int, streams: int = 1) -> int:
     """Memory the model takes once loaded: weights (the file), KV cache, compute buffers."""
-    return record.file_size + kv_cache_bytes(record) + compute_buffer_bytes(record, batch_size)
+    return record.file_size + kv_cache_bytes(record, streams) + compute_buffer_bytes(record, batch_size)
 
 
-def fitting_context(info: GGUFInfo | None, file_size: int, trained: int, *, budget: int, batch_size: int) -> int:
+def fitting_context(
+    info: GGUFInfo | None, file_size: int, trained: int, *, budget: int, batch_size: int, streams: int = 1
+) -> int:
     """The context a model is served with by default: its trained one, halved
     while weights, KV pool and compute buffers would exceed ``budget`` (not
     below MIN_DEFAULT_CONTEXT)."""
-    per_cell = _kv_bytes_per_cell(info)
+    per_cell = streams * _kv_bytes_per_cell(info)
     cells = trained
     while cells > MIN_DEFAULT_CONTEXT:
         if file_size + cells * per_cell + _compute_bytes(info, cells, batch_size) <= budget:

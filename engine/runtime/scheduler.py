@@ -6,7 +6,9 @@ the sum of what the slots hold stays within it. Idle slots' cached prefixes
 give way, least recently used first, when running ones need the cells; a
 request whose prompt does not fit beside the running ones waits for them, and
 when generating sequences together outgrow the pool, the youngest request
-ends early with "length". A single worker thread runs
+ends early with "length". (With a cache per slot, LLM_KV_POOL=per_slot, a
+sequence is bounded by its own stream and the sum never exceeds the pool.)
+A single worker thread runs
 decode steps; each step carries one token for every sequence that is
 generating plus, in the room left, a chunk of the prompt of a sequence that is
 still reading it. New requests join between steps, finished or cancelled ones
@@ -107,6 +109,11 @@ class BatchScheduler:
     def pool_cells(self) -> int:
         """KV cells the slots share: the most context one sequence can have."""
         return self.context.n_ctx
+
+    @property
+    def sequence_cells(self) -> int:
+        """The most KV cells one sequence can hold: the pool, or its own stream."""
+        return self.context.n_ctx_seq
 
     @property
     def used_cells(self) -> int:

@@ -34,7 +34,7 @@ def engine_status(
                 expires_in=m.expires_in(now),
                 kv_cells=m.scheduler.pool_cells,
                 kv_cells_used=m.scheduler.used_cells,
-                kv_bytes=kv_cache_bytes(m.record),
+                kv_bytes=kv_cache_bytes(m.record, settings.kv_streams),
             )
             for m in runtime.loaded()
         ],

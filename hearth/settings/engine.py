@@ -2,7 +2,7 @@
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
@@ -122,6 +122,15 @@ class EngineSettings(HearthSettings):
         le=64,
         description="Sequences one model decodes at once (slots); they share the model's KV pool.",
     )
+    kv_pool: Literal["shared", "per_slot"] = Field(
+        default="shared",
+        description=(
+            "shared: a model's slots share one KV cache of its served context (memory set by the context; one "
+            "request may use all of it; greedy output may differ in the last bits between a request alone and in a "
+            "batch). per_slot: each slot has its own cache of the whole context (memory grows with the slots; "
+            "greedy output does not depend on the batch)."
+        ),
+    )
     max_queue: int = Field(
         default=64,
         ge=1,
@@ -148,3 +157,7 @@ class EngineSettings(HearthSettings):
         description="Bytes a pull reads between progress reports; a cancelled pull stops at the next chunk.",
     )
 
+    @property
+    def kv_streams(self) -> int:
+        """Context-sized KV caches a loaded model holds: one shared, or one per slot."""
+        return 1 if self.kv_pool == "shared" else self.parallel

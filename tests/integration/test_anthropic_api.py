@@ -210,6 +210,14 @@ def test_count_tokens_counts_the_tools_the_model_is_shown(client):
     assert reply.usage.input_tokens + reply.usage.cache_read_input_tokens == with_tools.input_tokens
 
 
+def test_a_prompt_too_long_is_said_in_anthropics_words(client):
+    """Claude Code compacts the conversation when it reads "prompt is too long"."""
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        client.messages.create(model=MODEL, max_tokens=5, messages=[{"role": "user", "content": "word " * 40000}])
+    assert raised.value.body["error"]["type"] == "invalid_request_error"
+    assert raised.value.body["error"]["message"].startswith("prompt is too long: ")
+
+
 def test_pings_keep_a_stream_alive_while_a_long_prompt_is_read(agent_server):
     """The stream starts at once; pings follow every few seconds (one here) until the first token."""
     from tests.conftest import AGENT_PING_INTERVAL

@@ -10,7 +10,7 @@ import pytest
 from hearth.engine.v1 import engine_pb2 as pb
 from hearth.engine.v1 import engine_pb2_grpc
 from tests.helpers.models import DEFAULT_MODEL_ID, TINY_MODEL_ID
-from tests.helpers.servers import HearthServer
+from tests.helpers.servers import EngineProcess, HearthServer
 
 WEEK = "Monday, Tuesday, Wednesday,"
 
@@ -49,7 +49,41 @@ def test_concurrent_streams_interleave(stub):
     assert before == {"a", "b"}
 
 
-def test_temperature_zero_is_the_same_alone_and_in_a_batch(stub):
+def test_temperature_zero_alone_is_the_same_every_time_in_the_shared_pool(stub):
+    prompts = [WEEK, "My favourite food is", "def fibonacci(n):"]
+
+    def texts() -> list[str]:
+        return [
+            "".join(
+                m.text
+                for m in stub.Generate(pb.GenerateRequest(model=DEFAULT_MODEL_ID, prompt=p, max_tokens=24, temperature=0))
+            )
+            for p in prompts
+        ]
+
+    first = texts()
+    assert all(first) and texts() == first and texts() == first
+
+
+@pytest.fixture(scope="module")
+def per_slot_stub(models_dir, tmp_path_factory):
+    """An engine whose slots each have their own KV cache (LLM_KV_POOL=per_slot)."""
+    logs = tmp_path_factory.mktemp("per-slot")
+    engine = EngineProcess(
+        models_dir, logs / "config.json", logs / "engine.log", LLM_KV_POOL="per_slot", LLM_CONTEXT_SIZE="2048"
+    )
+    try:
+        with grpc.insecure_channel(engine.address) as channel:
+            yield engine_pb2_grpc.EngineStub(channel)
+    finally:
+        engine.stop()
+
+
+def test_temperature_zero_is_the_same_alone_and_in_a_batch_with_a_cache_per_slot(per_slot_stub):
+    """With a cache per slot, attention never sees another request's cells: a
+    greedy answer does not depend on what else runs. (The shared pool gives up
+    this bit-exactness for memory: its masked attention spans every slot's cells.)"""
+    stub = per_slot_stub
     prompts = [
         WEEK,
         "1, 2, 3, 4, 5,",

@@ -215,7 +215,7 @@ def test_saving_settings_writes_the_file_and_switches_the_key(controller, tmp_pa
         "server_port": "8080",
         "models_dir": str(tmp_path / "m"),
         "use_gpu": True,
-        "context_size": "8192",
+        "context_size": "0",
         "keep_alive": "300",
         "api_key": "sk-new",
         "cors_origins": "",

@@ -162,7 +162,7 @@ def test_with_no_server_the_window_starts_one_applies_settings_and_cleans_up(def
     script = [
         {"wait": "engine", "timeout": 120},
         {"wait": "adapter", "timeout": 60},
-        {"wait": "model_field", "model": DEFAULT_MODEL_ID, "field": "context", "value": "8192 (trained 32768)"},
+        {"wait": "model_field", "model": DEFAULT_MODEL_ID, "field": "context", "value": "32768"},
         {"tab": "server"},
         {"screenshot": str(screenshot)},
         {"tab": "models"},

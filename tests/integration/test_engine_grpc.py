@@ -35,7 +35,7 @@ def test_list_models_describes_every_file(stub):
     assert gemma.file_size_bytes == 253113024
     assert 250e6 < gemma.parameter_count < 300e6
     assert gemma.trained_context_length == 32768
-    assert gemma.context_window == 8192
+    assert gemma.context_window == 32768  # its trained context
     assert not gemma.has_chat_template
     assert gemma.chat_template_source == "builtin:gemma"
     assert gemma.state in (pb.MODEL_STATE_UNLOADED, pb.MODEL_STATE_READY)

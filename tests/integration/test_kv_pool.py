@@ -4,6 +4,7 @@ generations together outgrow the pool the youngest ends early with "length"
 while the others go on. A tiny byte-level model (one token per byte) makes
 the cell counts exact."""
 
+import json
 import threading
 import time
 
@@ -17,6 +18,7 @@ from tests.helpers.servers import EngineProcess
 
 POOL = 1024
 MODEL = "pool-tiny"
+SMALLER = "pool-tiny-512"
 EOS = 2  # the tiny model's end-of-generation token, banned so that generations run to max_tokens
 
 
@@ -24,6 +26,9 @@ EOS = 2  # the tiny model's end-of-generation token, banned so that generations 
 def stub(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pool-models")
     write_tiny_llama(folder / f"{MODEL}.gguf", context_length=POOL)
+    # The same file declared again, served with less than it was trained for.
+    declared = {"id": SMALLER, "path": str(folder / f"{MODEL}.gguf"), "context_window": 512}
+    (folder / "config.json").write_text(json.dumps({"models": [declared]}))
     engine = EngineProcess(folder, folder / "config.json", folder / "engine.log", LLM_PARALLEL="2")
     try:
         with grpc.insecure_channel(engine.address) as channel:
@@ -93,3 +98,12 @@ def test_generations_that_outgrow_the_pool_end_the_youngest_early(stub):
     assert older.usage.prompt_tokens + younger.usage.prompt_tokens + 2 * younger.usage.completion_tokens <= POOL
     # The pool is whole again: a request that needs most of it runs.
     assert generate(stub, 900, 100).usage.completion_tokens == 100
+
+
+def test_a_prompt_over_a_smaller_served_context_names_the_settings_that_raise_it(stub):
+    with pytest.raises(grpc.RpcError) as raised:
+        list(stub.Generate(pb.GenerateRequest(model=SMALLER, prompt="a" * 600, max_tokens=5), timeout=60))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    message = raised.value.details()
+    assert "maximum context length is 512 tokens" in message
+    assert "512 of the 1024 tokens it was trained for" in message and "LLM_CONTEXT_SIZE" in message

@@ -72,7 +72,7 @@ def test_show(client, name):
     assert info["general.architecture"] == "gemma3"
     assert info["general.parameter_count"] > 200_000_000
     assert info["gemma3.context_length"] == 32768
-    assert "num_ctx 8192" in shown.parameters
+    assert "num_ctx 32768" in shown.parameters
     assert "completion" in shown.capabilities
     assert shown.modified_at is not None
 
@@ -230,7 +230,7 @@ def test_ps_after_a_chat(client, server):
     backend = httpx.get(f"{server.base_url}/health", timeout=10).json()["engine"]["backend"]
     if backend == "cpu":
         assert running.size_vram == 0
-    assert running.context_length == 8192
+    assert running.context_length == 32768
     assert running.details.family == "gemma3"
     now = datetime.now(UTC)
     assert now < running.expires_at <= now + timedelta(minutes=10, seconds=5)

@@ -21,8 +21,8 @@ def test_models_list(openai_client):
     assert gemma.object == "model"
     assert gemma.owned_by == "hearth"
     assert gemma.created > 1.6e9
-    assert gemma.context_window == 8192
-    assert gemma.max_output_tokens == 8192
+    assert gemma.context_window == 32768  # its trained context
+    assert gemma.max_output_tokens == 32768
 
 
 def test_model_retrieve_and_unknown(openai_client):

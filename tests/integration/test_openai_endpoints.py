@@ -53,7 +53,7 @@ def test_tokenize_and_detokenize_round_trip(server):
     tokens = httpx.post(
         f"{server.base_url}/tokenize", json={"model": DEFAULT_MODEL_ID, "prompt": text, "with_pieces": True}, timeout=60
     ).json()
-    assert tokens["count"] == len(tokens["tokens"]) and tokens["max_model_len"] == 8192
+    assert tokens["count"] == len(tokens["tokens"]) and tokens["max_model_len"] == 32768
     back = httpx.post(f"{server.base_url}/detokenize", json={"model": DEFAULT_MODEL_ID, "tokens": tokens["tokens"]}, timeout=60)
     assert back.json()["prompt"].endswith(text)
     bad = httpx.post(f"{server.base_url}/detokenize", json={"model": DEFAULT_MODEL_ID, "tokens": [10**9]}, timeout=60)
@@ -95,7 +95,7 @@ def _opencode_like_tools() -> list[dict]:
 def test_an_opencode_sized_agent_request(openai_client):
     # What OpenCode sends: a long system prompt and ten tools (about 7,500
     # tokens together), streamed, with usage and an output limit. The default
-    # context (8192) holds it.
+    # context (its trained 32768) holds it.
     system = "You are a coding agent. Follow the rules below carefully.\n" + "Rule: keep answers short and exact. " * 520
     stream = openai_client.chat.completions.create(
         model=DEFAULT_MODEL_ID,

@@ -21,7 +21,7 @@ MiB = 2**20
 
 class FakeScheduler:
     pending = slots = busy_slots = queued = 0
-    pool_cells = 512
+    pool_cells = sequence_cells = 512
     used_cells = 0
 
     def __init__(self):
