@@ -171,9 +171,10 @@ def test_errors(client):
 
 
 def test_an_item_cut_by_max_output_tokens_is_incomplete(client):
-    response = client.responses.create(model=MODEL, input="Count from one to fifty.", max_output_tokens=3)
+    request = dict(model=MODEL, input="Count from one to fifty.", max_output_tokens=3, temperature=0)
+    response = client.responses.create(**request)
     assert response.output[0].type == "message" and response.output[0].status == "incomplete"
-    events = list(client.responses.create(model=MODEL, input="Count to fifty.", max_output_tokens=3, stream=True))
+    events = list(client.responses.create(stream=True, **request))
     assert events[-1].type == "response.incomplete"
     done = [event.item for event in events if event.type == "response.output_item.done"]
     assert [item.status for item in done] == ["incomplete"]
