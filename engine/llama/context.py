@@ -74,6 +74,7 @@ class LlamaContext(_DecodingContext):
         params.swa_full = True
         super().__init__(model, params, n_batch)
         self.n_seq = n_seq
+        self.shared = shared
         # Cells in all, and the most one sequence can hold.
         self.n_ctx = int(llama_cpp.llama_n_ctx(self.ctx))
         self.n_ctx_seq = int(llama_cpp.llama_n_ctx_seq(self.ctx))

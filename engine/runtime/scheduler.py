@@ -193,8 +193,9 @@ class BatchScheduler:
                 if len(free) < job.n:
                     return
                 first, keep = place(job, free)
-                # Its prompt's cells (and a first token per sequence) beside the running requests'.
-                if not self._pool.make_room(len(job.prompt_tokens) - keep + job.n, spare=first) and self._runs:
+                # Its prompt's cells and a first token per sequence, less what cutting the slot's cache frees.
+                needed = len(job.prompt_tokens) + job.n - len(first.cached)
+                if not self._pool.make_room(needed, spare=first) and self._runs:
                     return
                 self._waiting.popleft()
             self._start(job, free, first, keep)

@@ -80,7 +80,10 @@ class KvPool:
 
     def make_room(self, cells: int, spare: Slot | None = None) -> bool:
         """Drops idle slots' cached prefixes (not ``spare``'s), least recently
-        used first, until ``cells`` more fit; False if they cannot."""
+        used first, until ``cells`` more fit; False if they cannot. A cache per
+        slot needs none of this: each sequence is bounded by its own stream."""
+        if not self._context.shared:
+            return True
         free = self.free_cells()
         idle = sorted(
             (s for s in self._slots if s.run is None and s.cached and s is not spare), key=lambda s: s.last_used
