@@ -138,11 +138,13 @@ def prepare(served: ServedModel, params: ValidGenerateParams) -> Prepared:
     """The output plan and the prompt's tokens of a validated request. Blocking."""
     plan, sampling, param = output_plan(served, params)
     tokens = prompt_tokens(served, params, plan.template_tools)
-    room = served.n_ctx - len(tokens)
+    # The n sequences share the prompt's cells and need one more each.
+    room = served.n_ctx - len(tokens) - (params.n - 1)
     if room <= 0:
+        choices = f" and {params.n} choices need one token each beyond it" if params.n > 1 else ""
         raise ContextLengthExceeded(
             f"This model's maximum context length is {served.n_ctx} tokens. However, your prompt "
-            f"resulted in {len(tokens)} tokens. Please reduce the length of the prompt.{_raise_hint(served)}",
+            f"resulted in {len(tokens)} tokens{choices}. Please reduce the length of the prompt.{_raise_hint(served)}",
             param=_input_param(params),
             model=served.id,
         )

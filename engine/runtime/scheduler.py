@@ -202,11 +202,10 @@ class BatchScheduler:
 
     def _start(self, job: GenerationJob, free: list[Slot], first: Slot, keep: int) -> None:
         prompt = job.prompt_tokens
-        if not self.context.seq_truncate(first.seq_id, keep):
-            self.context.seq_clear(first.seq_id)
-            keep = 0
-        del first.cached[keep:]
+        keep = self._pool.cut(first, keep)
         others = [s for s in free if s is not first][: job.n - 1]
+        for other in others:  # each becomes a copy of the prompt once it is read
+            self._pool.cut(other, 0)
         run = Run(job=job, slots=[first, *others], pending=prompt[keep:], live=job.n, cached_prompt_tokens=keep)
         seed = job.sampling.seed if job.sampling.seed is not None else random.getrandbits(32)
         ready, job.samplers = job.samplers, None
@@ -240,41 +239,50 @@ class BatchScheduler:
                 run.job.sink(Cancelled(completion_tokens=run.completion_tokens + running))
                 self._release(run)
 
-    def _end_youngest(self) -> bool:
-        """Ends the most recently started generating request with "length" (the
-        pool is full); False if none generates."""
-        for run in reversed(self._runs):
-            live = [s for s in run.slots if s.run is run and s.next_token is not None]
-            if not live:
-                continue
-            log.warning(
-                "model %s: the shared KV pool (%d cells) is full; request %s ends early. Raise LLM_CONTEXT_SIZE "
-                "or lower LLM_PARALLEL for room",
-                self.model_id,
-                self.pool_cells,
-                run.job.request_id,
-            )
-            for slot in [s for s in run.slots if s.run is run]:
-                run.completion_tokens += slot.output.generated if slot.output else 0
-                index = slot.index
+    def _give_way(self) -> bool:
+        """The pool is full: the most recently started request gives way. One
+        still reading its prompt goes back to the front of the queue (it has
+        sent nothing; what it read stays cached); one generating ends with
+        "length". False if no request runs."""
+        if not self._runs:
+            return False
+        run = self._runs[-1]
+        if not any(s.run is run and s.next_token is not None for s in run.slots):
+            log.info("model %s: request %s waits for room in the KV pool", self.model_id, run.job.request_id)
+            run.job.samplers = [slot.sampler for slot in run.slots if slot.sampler is not None]
+            for slot in run.slots:
+                slot.sampler = None
                 self._free(slot)
-                run.live -= 1
-                if run.live:
-                    run.job.sink(ChoiceEnded(index, FinishReason.LENGTH))
-            run.job.sink(
-                Finished(
-                    FinishReason.LENGTH, len(run.job.prompt_tokens), run.completion_tokens, index, run.cached_prompt_tokens
-                )
-            )
             self._runs.remove(run)
+            with self._wake:
+                self._waiting.appendleft(run.job)
             return True
-        return False
+        log.warning(
+            "model %s: the shared KV pool (%d cells) is full; request %s ends early. Raise LLM_CONTEXT_SIZE "
+            "or lower LLM_PARALLEL for room",
+            self.model_id,
+            self.pool_cells,
+            run.job.request_id,
+        )
+        index = 0
+        for slot in [s for s in run.slots if s.run is run]:
+            run.completion_tokens += slot.output.generated if slot.output else 0
+            index = slot.index
+            self._free(slot)
+            run.live -= 1
+            if run.live:
+                run.job.sink(ChoiceEnded(index, FinishReason.LENGTH))
+        run.job.sink(
+            Finished(FinishReason.LENGTH, len(run.job.prompt_tokens), run.completion_tokens, index, run.cached_prompt_tokens)
+        )
+        self._runs.remove(run)
+        return True
 
     def _step(self) -> None:
         ctx = self.context
         # Each generating sequence adds a cell; when they do not fit, the youngest request gives way.
         while not self._pool.make_room(sum(1 for s in self._slots if s.run is not None and s.next_token is not None)):
-            if not self._end_youngest():
+            if not self._give_way():
                 break
         ctx.batch_clear()
         reading: list[tuple[Run, int]] = []
@@ -328,8 +336,7 @@ class BatchScheduler:
         """The prompt is read: the other sequences of an n > 1 request start from a copy of it."""
         reader = run.slots[0]
         for slot in run.slots[1:]:
-            self.context.seq_copy(reader.seq_id, slot.seq_id)
-            slot.cached = list(reader.cached)
+            self._pool.copy(reader, slot)
             slot.logits_at = reader.logits_at
 
     def _sample(self, run: Run, slot: Slot) -> None:
@@ -387,7 +394,6 @@ class BatchScheduler:
             if slot.run is not run:
                 continue  # already ended, maybe serving another request now
             # What the failed step left in the cache is unknown: forget it.
-            self.context.seq_clear(slot.seq_id)
-            slot.cached.clear()
+            self._pool.cut(slot, 0)
         self._release(run)
         run.job.sink(Failed(exc))

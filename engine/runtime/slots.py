@@ -26,6 +26,10 @@ class Slot:
     next_token: int | None = None
     # Where this slot's logits are in the batch just decoded; -1 for none.
     logits_at: int = -1
+    # The first ``shared`` cells of this sequence are ``owner``'s, copied (an
+    # n > 1 request's prompt): the pool holds them once.
+    owner: "Slot | None" = None
+    shared: int = 0
 
 
 @dataclass
@@ -72,7 +76,7 @@ class KvPool:
         self._runs = runs
 
     def used_cells(self) -> int:
-        return sum(len(s.cached) for s in self._slots)
+        return sum(len(s.cached) - min(s.shared, len(s.cached)) for s in self._slots)
 
     def free_cells(self) -> int:
         """Cells neither held nor promised to a prompt being read."""
@@ -85,13 +89,42 @@ class KvPool:
         if not self._context.shared:
             return True
         free = self.free_cells()
+        if free >= cells:
+            return True
         idle = sorted(
             (s for s in self._slots if s.run is None and s.cached and s is not spare), key=lambda s: s.last_used
         )
+        # Nothing is dropped unless dropping makes the room.
+        if free + sum(len(s.cached) - min(s.shared, len(s.cached)) for s in idle) < cells:
+            return False
         for slot in idle:
-            if free >= cells:
+            if self.free_cells() >= cells:
                 break
-            free += len(slot.cached)
+            self.cut(slot, 0)
+        return self.free_cells() >= cells
+
+    def cut(self, slot: Slot, keep: int) -> int:
+        """Drops ``slot``'s cached tokens from ``keep`` on; returns how many it keeps
+        (0 where the cache cannot cut there). Copies of the dropped cells become
+        their holders' own."""
+        if keep <= 0 or not self._context.seq_truncate(slot.seq_id, keep):
             self._context.seq_clear(slot.seq_id)
-            slot.cached.clear()
-        return free >= cells
+            keep = 0
+        del slot.cached[keep:]
+        slot.shared = min(slot.shared, keep)
+        if not slot.shared:
+            slot.owner = None
+        for other in self._slots:
+            if other.owner is slot and other.shared > keep:
+                other.shared = keep
+                if not keep:
+                    other.owner = None
+        return keep
+
+    def copy(self, source: Slot, slot: Slot) -> None:
+        """``slot`` becomes a copy of ``source``'s sequence, sharing its cells."""
+        self.cut(slot, 0)
+        self._context.seq_copy(source.seq_id, slot.seq_id)
+        slot.cached = list(source.cached)
+        if self._context.shared:
+            slot.owner, slot.shared = source, len(source.cached)
