@@ -74,7 +74,8 @@ class DesktopController:
             if isinstance(message, msg.EngineUnavailable):
                 self._maybe_start_server(message)
         now = time.monotonic()
-        if now >= self._next_server_check:
+        # While it stops, look every frame: the Start button should come back the moment it can.
+        if now >= self._next_server_check or self.server.stopping:
             self._next_server_check = now + SERVER_CHECK_SECONDS
             self._check_server()
         return applied

@@ -90,11 +90,25 @@ async def sse_stream(events: AsyncIterator[dict], stream) -> AsyncIterator[str]:
         stream.cancel()
 
 
+class GenerationResponse(StreamingResponse):
+    """A streamed answer that cancels its engine call however the response
+    ends: also when the client left before the body's first line (then the
+    body's own ``finally`` never runs)."""
+
+    def __init__(self, body: AsyncIterator[str], stream, headers: dict[str, str], media_type: str = "text/event-stream"):
+        super().__init__(body, media_type=media_type, headers=headers)
+        self._stream = stream
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._stream.cancel()
+
+
 def sse_response(events: AsyncIterator[dict], stream) -> StreamingResponse:
     """A streamed answer: ``events`` as Server-Sent Events (see sse_stream)."""
-    return StreamingResponse(
-        sse_stream(events, stream), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
-    )
+    return GenerationResponse(sse_stream(events, stream), stream, {"Cache-Control": "no-cache"})
 
 
 def named_sse(name: str, payload: dict) -> str:
@@ -116,10 +130,8 @@ async def named_sse_stream(events: AsyncIterator[tuple[str, dict]], stream, erro
 
 
 def named_sse_response(events: AsyncIterator[tuple[str, dict]], stream, error_body, headers=None) -> StreamingResponse:
-    return StreamingResponse(
-        named_sse_stream(events, stream, error_body),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", **(headers or {})},
+    return GenerationResponse(
+        named_sse_stream(events, stream, error_body), stream, {"Cache-Control": "no-cache", **(headers or {})}
     )
 
 

@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
 from hearth.adapter.common.errors import ApiError, as_api_error, ollama_error_body
+from hearth.adapter.common.streaming import GenerationResponse
 from hearth.adapter.ollama.translate import tool_calls_to_ollama
 from hearth.client import EngineCallError
 from hearth.engine.v1 import engine_pb2 as pb
@@ -163,7 +164,7 @@ async def _whole(stream, clock: Clock, model: str, body_of: BodyOf) -> dict:
 
 async def answer(stream, clock: Clock, model: str, body_of: BodyOf, streamed: bool):
     if streamed:
-        return StreamingResponse(_lines(stream, clock, model, body_of), media_type=NDJSON)
+        return GenerationResponse(_lines(stream, clock, model, body_of), stream, {}, media_type=NDJSON)
     return JSONResponse(await _whole(stream, clock, model, body_of))
 
 

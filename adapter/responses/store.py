@@ -49,6 +49,7 @@ class ResponseStore:
     @staticmethod
     def _open(path: Path | None) -> sqlite3.Connection:
         if path is not None:
+            db = None
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -61,6 +62,8 @@ class ResponseStore:
                 return db
             except (OSError, sqlite3.Error) as exc:
                 log.error("stored responses cannot use %s (%s); they are kept in memory until restart", path, exc)
+                if db is not None:
+                    db.close()
         db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
         db.executescript(_SCHEMA)
         return db
@@ -73,9 +76,11 @@ class ResponseStore:
         with self._lock:
             self._db.close()
 
-    def put(self, response_id: str, stored: StoredResponse) -> None:
+    def put(self, response_id: str, stored: StoredResponse) -> bool:
+        """Keeps ``stored``; False (and logged) when the database cannot (a full
+        disk, say): the answer goes out unstored rather than failing."""
         if not self.enabled:
-            return
+            return False
         now = time.time()
         row = (
             response_id,
@@ -85,20 +90,28 @@ class ResponseStore:
             json.dumps(stored.conversation, ensure_ascii=False),
         )
         with self._lock:
-            self._db.execute("BEGIN")
             try:
-                self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)", row)
-                self._prune(now)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                self._db.execute("BEGIN")
+                try:
+                    self._db.execute("INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)", row)
+                    self._prune(now)
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                log.error("response %s was not stored: %s", response_id, exc)
+                return False
+        return True
 
     def _prune(self, now: float) -> None:
         self._db.execute("DELETE FROM responses WHERE stored_at < ?", (now - self.max_age_s,))
+        # Older than the max_count-th newest, found through the index.
         self._db.execute(
-            "DELETE FROM responses WHERE id NOT IN (SELECT id FROM responses ORDER BY stored_at DESC LIMIT ?)",
-            (self.max_count,),
+            "DELETE FROM responses WHERE stored_at < "
+            "(SELECT stored_at FROM responses ORDER BY stored_at DESC LIMIT 1 OFFSET ?)",
+            (self.max_count - 1,),
         )
 
     def get(self, response_id: str) -> StoredResponse | None:

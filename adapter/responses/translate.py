@@ -14,7 +14,7 @@ INT32_MAX = 2**31 - 1
 _TOOL_CHOICES = {"auto": pb.TOOL_CHOICE_AUTO, "none": pb.TOOL_CHOICE_NONE, "required": pb.TOOL_CHOICE_REQUIRED}
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})
 # Items of earlier turns that carry nothing the model reads again.
-_SKIPPED_ITEMS = frozenset({"reasoning", "item_reference"})
+_SKIPPED_ITEMS = frozenset({"reasoning"})
 # Tool types offered to the model (and so listed in the Response's tools).
 _OFFERED_TOOLS = frozenset({"function", "namespace"})
 
@@ -58,6 +58,13 @@ class ToolNames:
         self.namespaced[flat] = (namespace, name)
         return flat
 
+    def offered(self, namespace: str | None, name: str) -> str:
+        """The name the model was offered for ``namespace``'s ``name`` (an earlier call's, replayed)."""
+        for flat, pair in self.namespaced.items():
+            if pair == (namespace, name):
+                return flat
+        return self.flat(namespace, name)
+
     def call_fields(self, flat: str) -> dict:
         """name (and namespace) of a function_call item for the model's call of ``flat``."""
         if flat in self.namespaced:
@@ -78,14 +85,14 @@ class Prepared:
     input_items: list[dict]
 
 
-def _function_call(item: InputItem, param: str) -> pb.ToolCall:
+def _function_call(item: InputItem, param: str, names: ToolNames) -> pb.ToolCall:
     if not item.call_id or not item.name:
         raise invalid_request("A function_call item needs call_id and name", param=param)
     try:
         arguments = arguments_json(item.arguments or "{}")
     except ValueError:
         raise invalid_request("Function call arguments must be a JSON object", param=f"{param}.arguments") from None
-    return pb.ToolCall(id=item.call_id, name=ToolNames().flat(item.namespace, item.name), arguments=arguments)
+    return pb.ToolCall(id=item.call_id, name=names.offered(item.namespace, item.name), arguments=arguments)
 
 
 def _items(request: ResponsesRequest) -> list[InputItem]:
@@ -95,6 +102,7 @@ def _items(request: ResponsesRequest) -> list[InputItem]:
 def input_items_of(request: ResponsesRequest) -> list[dict]:
     """The request's input items as stored and listed: each with an id, text as parts."""
     out = []
+    seen: set[str] = set()
     for item in _items(request):
         stored = item.model_dump(exclude_none=True)
         if item.type == "message":
@@ -103,12 +111,16 @@ def input_items_of(request: ResponsesRequest) -> list[dict]:
                 kind = "output_text" if item.role == "assistant" else "input_text"
                 stored["content"] = [{"type": kind, "text": item.content}]
         prefix = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}.get(item.type, "item")
+        # Ids are what input_items pages after: one the client sent twice gets a new one the second time.
+        if stored.get("id") in seen:
+            del stored["id"]
         stored.setdefault("id", new_id(prefix))
+        seen.add(stored["id"])
         out.append(stored)
     return out
 
 
-def messages_of(request: ResponsesRequest, history: list[dict] = ()) -> list[pb.ChatMessage]:
+def messages_of(request: ResponsesRequest, history: list[dict] = (), names: ToolNames | None = None) -> list[pb.ChatMessage]:
     """instructions, then the earlier turns' items (``history``) and the input
     items; consecutive function calls join the assistant message before them."""
     out: list[pb.ChatMessage] = []
@@ -124,13 +136,20 @@ def messages_of(request: ResponsesRequest, history: list[dict] = ()) -> list[pb.
         elif item.type == "function_call":
             if not out or out[-1].role != "assistant":
                 out.append(pb.ChatMessage(role="assistant"))
-            out[-1].tool_calls.append(_function_call(item, param))
+            out[-1].tool_calls.append(_function_call(item, param, names or ToolNames()))
         elif item.type == "function_call_output":
             if not item.call_id:
                 raise invalid_request("A function_call_output item needs call_id", param=f"{param}.call_id")
             out.append(
                 pb.ChatMessage(role="tool", tool_call_id=item.call_id, content=_text(item.output, f"{param}.output"))
             )
+        elif item.type == "item_reference":
+            # The referenced item is already in the prompt when it is one of the earlier turns'.
+            if item.id not in {earlier_item.get("id") for earlier_item in history}:
+                raise invalid_request(
+                    f"No item with id '{item.id}' in the conversation of previous_response_id; send the item itself",
+                    param=f"{param}.id",
+                )
         elif item.type not in _SKIPPED_ITEMS:
             raise invalid_request(
                 f"Input items of type '{item.type}' are not supported", param=f"{param}.type", code="unsupported_value"
@@ -194,9 +213,9 @@ def _text_format(request: ResponsesRequest, generate: pb.GenerateRequest) -> Non
 def responses_to_generate(request: ResponsesRequest, response_id: str, history: list[dict] = ()) -> Prepared:
     """``history``: the conversation of the response ``previous_response_id`` names."""
     generate = pb.GenerateRequest(model=request.model, request_id=response_id)
-    generate.messages.extend(messages_of(request, history))
     names = ToolNames()
     left_out = _tools(request, generate, names)
+    generate.messages.extend(messages_of(request, history, names))
     _text_format(request, generate)
     if request.max_output_tokens is not None:
         generate.max_tokens = min(request.max_output_tokens, UINT32_MAX)

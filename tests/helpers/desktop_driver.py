@@ -33,6 +33,7 @@ from typing import Any
 
 import dearpygui.dearpygui as dpg
 
+from hearth.desktop import panel_server
 from hearth.desktop.controller import DesktopController
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,10 @@ class ScriptDriver:
         if kind == "no_tasks":
             return lambda: not state.tasks
         if kind == "server_stopped":
-            return lambda: not self.controller.server.running
+            # What the Server tab shows, not only the process: a user clicks Start when it says so.
+            return lambda: not self.controller.server.running and str(dpg.get_value(panel_server.PROCESS)).startswith(
+                "No server started"
+            )
         raise ScriptFailed(f"unknown wait {kind!r}")
 
     # ---------------------------------------------------------- ending

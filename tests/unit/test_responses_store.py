@@ -70,3 +70,20 @@ def test_a_newer_schema_is_left_alone(tmp_path):
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == 99
         assert db.execute("SELECT name FROM sqlite_master").fetchall() == []
+
+
+def test_a_write_the_database_refuses_leaves_the_answer_unstored_not_failed(tmp_path, caplog):
+    store = ResponseStore(tmp_path / "r.sqlite3", max_count=10, max_age_s=3600)
+    assert store.put("resp_a", _stored("a"))
+    # A second connection holds the write lock, as another process on the same file could; the
+    # store waits its busy timeout (5 s) and gives up.
+    blocker = sqlite3.connect(tmp_path / "r.sqlite3", timeout=0)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        assert store.put("resp_b", _stored("b")) is False
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert "resp_b was not stored" in caplog.text
+    # The store goes on working once the lock is gone.
+    assert store.put("resp_c", _stored("c")) and store.get("resp_a") == _stored("a")

@@ -3,6 +3,9 @@ and the event stream of a generation that fails midway."""
 
 import asyncio
 
+import pytest
+
+from hearth.adapter.common.errors import ApiError
 from hearth.adapter.responses.events import response_events
 from hearth.adapter.responses.protocol import ResponsesRequest
 from hearth.adapter.responses.translate import function_call_item, responses_to_generate
@@ -52,6 +55,31 @@ def test_earlier_turns_come_before_the_input_and_instructions_first():
     ]
     assert prepared.input_items[0]["content"] == [{"type": "input_text", "text": "three"}]
     assert prepared.input_items[0]["id"].startswith("msg_")
+
+
+def test_a_replayed_namespaced_call_keeps_the_name_it_was_offered_under():
+    # A plain function already named mcp__files__read: the namespaced one is offered as mcp__files__read_.
+    clash = {**READ, "name": "mcp__files__read"}
+    namespace = {"type": "namespace", "name": "mcp__files", "tools": [READ]}
+    items = [{"type": "function_call", "call_id": "c1", "name": "read", "namespace": "mcp__files", "arguments": "{}"}]
+    generate = responses_to_generate(request(input=items, tools=[clash, namespace]), "resp_1").generate
+    assert [tool.name for tool in generate.tools] == ["mcp__files__read", "mcp__files__read_"]
+    assert [call.name for call in generate.messages[0].tool_calls] == ["mcp__files__read_"]
+
+
+def test_an_item_reference_must_name_an_item_of_the_earlier_turns():
+    history = [{"type": "message", "id": "msg_1", "role": "user", "content": [{"type": "input_text", "text": "one"}]}]
+    known = responses_to_generate(request(input=[{"type": "item_reference", "id": "msg_1"}]), "resp_1", history)
+    assert [m.content for m in known.generate.messages] == ["one"]
+    with pytest.raises(ApiError) as raised:
+        responses_to_generate(request(input=[{"type": "item_reference", "id": "msg_gone"}]), "resp_1", history)
+    assert raised.value.status == 400 and raised.value.param == "input[0].id"
+
+
+def test_input_item_ids_sent_twice_are_made_unique_for_paging():
+    same = {"type": "message", "id": "msg_x", "role": "user", "content": "again"}
+    items = responses_to_generate(request(input=[same, same]), "resp_1").input_items
+    assert items[0]["id"] == "msg_x" and items[1]["id"] != "msg_x"
 
 
 async def _failing_stream():
