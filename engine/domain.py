@@ -75,6 +75,18 @@ class TokenLogprob:
 
 
 @dataclass(frozen=True)
+class ReasoningRequest:
+    """Whether and how much a reasoning model thinks first."""
+
+    # None: as the template does by default; True/False: on or off.
+    enabled: bool | None = None
+    # Reasoning tokens after which the engine closes the reasoning itself.
+    budget_tokens: int | None = None
+    # "low", "medium" or "high" for templates that take one; "" for none.
+    effort: str = ""
+
+
+@dataclass(frozen=True)
 class GenerateParams:
     model: str
     # Exactly one of messages and prompt is set. A message is a dict with
@@ -102,6 +114,7 @@ class GenerateParams:
     # Seconds the model stays loaded after this request; negative: until
     # unloaded; None: as before.
     keep_alive: float | None = None
+    reasoning: ReasoningRequest = ReasoningRequest()
 
 
 @dataclass(frozen=True)
@@ -112,6 +125,8 @@ class TextPiece:
     logprobs: tuple[TokenLogprob, ...] = ()
     # Tool calls completed since the previous piece of this sequence.
     tool_calls: tuple[ToolCall, ...] = ()
+    # Reasoning text since the previous piece (kept out of text).
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)
@@ -136,6 +151,8 @@ class Finished:
     cached_prompt_tokens: int = 0
     # The stop string that ended the last sequence, when one did.
     stop_string: str = ""
+    # Of completion_tokens, those generated inside the reasoning.
+    reasoning_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -173,11 +190,26 @@ class GenerationJob:
     # One ready sampler per sequence, made off the decode thread (prepare);
     # the scheduler owns them once submit() returns. None: it makes its own.
     samplers: list | None = None
+    # How the scheduler follows the reasoning of a reasoning model; None: it does not.
+    reasoning: "ReasoningPlan | None" = None
 
     def close_samplers(self) -> None:
         for sampler in self.samplers or ():
             sampler.close()
         self.samplers = None
+
+
+@dataclass(frozen=True)
+class ReasoningPlan:
+    """A request's reasoning as the scheduler follows it: the model's tags,
+    whether the prompt opened them, the budget, and the tokens that close
+    the reasoning when the budget is spent."""
+
+    open_tag: str
+    close_tag: str
+    started: bool
+    budget_tokens: int | None
+    close_tokens: tuple[int, ...]
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ class ToolCallReader:
             text, calls = self._extractor(event.index).push(event.text)
             if calls:
                 self._called.add(event.index)
-            if not (text or calls or event.logprobs):
+            if not (text or calls or event.logprobs or event.reasoning):
                 return []
             return [replace(event, text=text, tool_calls=event.tool_calls + tuple(calls))]
         if isinstance(event, ChoiceEnded | Finished):

@@ -8,12 +8,13 @@ import random
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from hearth.engine.domain import GenerateParams, SamplingParams
+from hearth.engine.domain import GenerateParams, ReasoningPlan, ReasoningRequest, SamplingParams
 from hearth.engine.errors import ContextLengthExceeded, InvalidArgument, TemplateError
 from hearth.engine.generation.validation import ValidGenerateParams
 from hearth.engine.grammar.json_schema import json_object_grammar, json_schema_grammar
 from hearth.engine.llama.model import MAX_BYTES_PER_TOKEN, LlamaModel
 from hearth.engine.llama.sampling import GrammarRefused, Sampler
+from hearth.engine.reasoning.formats import ReasoningFormat
 from hearth.engine.templates.chat_template import ChatTemplate, normalize_messages
 from hearth.engine.tools.planning import ToolPlan, plan_tools
 
@@ -39,6 +40,11 @@ class ServedModel(Protocol):
         """The context the model was trained with (0 if its file does not say)."""
         ...
 
+    @property
+    def reasoning(self) -> ReasoningFormat:
+        """How the model marks its reasoning."""
+        ...
+
 
 @dataclass(frozen=True)
 class Prepared:
@@ -49,6 +55,8 @@ class Prepared:
     max_new_tokens: int
     # One sampler per sequence, grammar parsed (the scheduler takes them over).
     samplers: list[Sampler]
+    # How the scheduler follows the model's reasoning; None for a model that does not reason.
+    reasoning: ReasoningPlan | None = None
 
 
 def _input_param(params: GenerateParams) -> str:
@@ -105,22 +113,63 @@ def check_text_fits(text: str, n_ctx: int, *, param: str, model: str, what: str 
         )
 
 
+def _template_variables(fmt: ReasoningFormat, request: ReasoningRequest) -> dict:
+    """What the template's own switches are set to for ``request``."""
+    variables: dict = {}
+    if fmt.switch and request.enabled is not None:
+        variables[fmt.switch] = request.enabled
+    if fmt.effort and request.effort:
+        variables[fmt.effort] = request.effort
+    return variables
+
+
+def rendered_prompt(served: ServedModel, params: GenerateParams, tools: list[dict] | None = None) -> str:
+    """The text of the prompt: the messages rendered with the chat template
+    (with ``tools`` and the reasoning switches in its context), or the raw prompt."""
+    if params.messages is None:
+        return params.prompt or ""
+    if served.template is None:
+        raise TemplateError(served.template_error or "the model has no usable chat template", param="messages")
+    variables = _template_variables(served.reasoning, params.reasoning)
+    return served.template.render(normalize_messages(params.messages), tools=tools, variables=variables)
+
+
 def prompt_tokens(served: ServedModel, params: GenerateParams, tools: list[dict] | None = None) -> list[int]:
-    """The prompt's tokens: the messages rendered with the chat template (with
-    ``tools`` in its context), or the raw prompt."""
-    if params.messages is not None:
-        if served.template is None:
-            raise TemplateError(served.template_error or "the model has no usable chat template", param="messages")
-        text = served.template.render(normalize_messages(params.messages), tools=tools)
-        bos = served.template.bos_token
-    else:
-        text, bos = params.prompt or "", ""
+    """The prompt's tokens (see rendered_prompt)."""
+    return _tokens(served, params, rendered_prompt(served, params, tools))
+
+
+def _tokens(served: ServedModel, params: GenerateParams, text: str) -> list[int]:
     check_text_fits(text, served.n_ctx, param=_input_param(params), model=served.id)
+    bos = served.template.bos_token if params.messages is not None and served.template is not None else ""
     # A template that writes the BOS token itself must not get a second one.
     tokens = served.model.tokenize(text, add_special=not (bos and text.startswith(bos)))
     if not tokens:
         raise InvalidArgument("The prompt is empty", param="prompt")
     return tokens
+
+
+def reasoning_plan(served: ServedModel, params: GenerateParams, prompt: str) -> ReasoningPlan | None:
+    """How the scheduler follows this request's reasoning: None for a model
+    that does not reason, or a raw prompt. Off, where no template switch
+    turned it off, is a budget of 0: the engine closes what the model opens."""
+    fmt = served.reasoning
+    if not fmt.reasons or params.messages is None:
+        return None
+    started = prompt.rstrip().endswith(fmt.open_tag)
+    budget = params.reasoning.budget_tokens
+    if params.reasoning.enabled is False:
+        budget = 0
+    return ReasoningPlan(fmt.open_tag, fmt.close_tag, started, budget, _close_tokens(served.model, fmt.close_tag))
+
+
+def _close_tokens(model: LlamaModel, tag: str) -> tuple[int, ...]:
+    """The tokens of ``tag`` alone: without the space a SentencePiece
+    tokenizer puts before a text (the answer's own whitespace follows it)."""
+    tokens = model.tokenize(tag, add_special=False)
+    while len(tokens) > 1 and not model.token_piece(tokens[0], special=True).strip(b" \xe2\x96\x81"):
+        tokens.pop(0)
+    return tuple(tokens)
 
 
 def _raise_hint(served: ServedModel) -> str:
@@ -137,7 +186,8 @@ def _raise_hint(served: ServedModel) -> str:
 def prepare(served: ServedModel, params: ValidGenerateParams) -> Prepared:
     """The output plan and the prompt's tokens of a validated request. Blocking."""
     plan, sampling, param = output_plan(served, params)
-    tokens = prompt_tokens(served, params, plan.template_tools)
+    text = rendered_prompt(served, params, plan.template_tools)
+    tokens = _tokens(served, params, text)
     # The n sequences share the prompt's cells and need one more each.
     room = served.n_ctx - len(tokens) - (params.n - 1)
     if room <= 0:
@@ -149,4 +199,5 @@ def prepare(served: ServedModel, params: ValidGenerateParams) -> Prepared:
             model=served.id,
         )
     samplers = samplers_for(served, sampling, params.n, param)
-    return Prepared(tokens, plan, sampling, min(params.max_tokens or room, room), samplers)
+    max_new = min(params.max_tokens or room, room)
+    return Prepared(tokens, plan, sampling, max_new, samplers, reasoning_plan(served, params, text))

@@ -201,6 +201,14 @@ class Sampler:
         grammar.accept(token)
         return token
 
+    def accept(self, token: int) -> None:
+        """Records ``token`` as chosen without sampling it (a token the engine feeds itself)."""
+        llama_cpp.llama_sampler_accept(self._chain.sampler, token)
+        grammar = self._grammar
+        # A grammar never takes a token it does not allow (llama.cpp aborts on one).
+        if grammar is not None and (not grammar.active or grammar.allows(token)):
+            grammar.accept(token)
+
     def _apply_shortlist(self, logits: np.ndarray) -> int | None:
         """The chain's choice among the allowed tokens of the shortlist; None
         when too few of them are allowed to be sure it is the whole vocabulary's."""

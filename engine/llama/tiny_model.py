@@ -32,10 +32,16 @@ def write_tiny_llama(
     context_length: int = 512,
     chat_template: str | None = None,
     name: str = "tiny-llama",
+    added_tokens: tuple[str, ...] = (),
 ) -> Path:
-    """A 2-layer llama with 256 byte tokens and random weights."""
+    """A 2-layer llama with 256 byte tokens and random weights; ``added_tokens``
+    (markers such as ``<think>``) follow them as user-defined tokens, as a
+    model's added vocabulary does."""
     rng = np.random.default_rng(seed)
     tokens, scores, types = tiny_vocab()
+    tokens = tokens + list(added_tokens)
+    scores = scores + [0.0] * len(added_tokens)
+    types = types + [int(gguf.TokenType.USER_DEFINED)] * len(added_tokens)
     n_vocab = len(tokens)
     writer = gguf.GGUFWriter(str(path), "llama")
     writer.add_name(name)

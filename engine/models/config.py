@@ -1,11 +1,11 @@
 """The config file's model declarations:
-{"models": [{"id", "path", "context_window", "max_output_tokens", "chat_template"}]}."""
+{"models": [{"id", "path", "context_window", "max_output_tokens", "chat_template", "reasoning_format"}]}."""
 
 import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -29,6 +29,9 @@ class ModelEntry(BaseModel):
     context_window: int | None = Field(default=None, ge=256, le=1_048_576)
     max_output_tokens: int | None = Field(default=None, ge=1, le=1_048_576)
     chat_template: str | None = Field(default=None, description="Jinja chat template overriding the file's.")
+    reasoning_format: Literal["think", "none"] | None = Field(
+        default=None, description="How the model marks its reasoning, overriding what its template suggests."
+    )
 
 
 class ConfigFile(BaseModel):

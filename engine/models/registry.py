@@ -47,6 +47,8 @@ class ModelRecord:
     chat_template_override: str | None
     # The file's (size, mtime_ns) when it was read; (0, 0) when it could not be.
     file_key: tuple[int, int] = (0, 0)
+    # "think" or "none" from the config entry; None: from the template.
+    reasoning_override: str | None = None
 
 
 def file_key(path: Path) -> tuple[int, int] | None:
@@ -138,6 +140,7 @@ class ModelRegistry:
         context_window: int | None = None,
         max_output_tokens: int | None = None,
         template: str | None = None,
+        reasoning: str | None = None,
     ) -> ModelRecord:
         stat, info, reason = self._read(path)
         trained = info.trained_context_length if info and info.trained_context_length else None
@@ -158,6 +161,7 @@ class ModelRegistry:
             max_output_tokens=min(max_output_tokens or window, window),
             chat_template_override=template,
             file_key=(stat.st_size, stat.st_mtime_ns) if stat else (0, 0),
+            reasoning_override=reasoning,
         )
 
     def _stamp(self) -> tuple:
@@ -223,7 +227,12 @@ class ModelRegistry:
         # Declared models win over discovered files of the same id.
         for entry in load_config_file(self.config_file).models:
             records[entry.id] = self._record(
-                entry.id, entry.path, entry.context_window, entry.max_output_tokens, entry.chat_template
+                entry.id,
+                entry.path,
+                entry.context_window,
+                entry.max_output_tokens,
+                entry.chat_template,
+                entry.reasoning_format,
             )
         return records
 

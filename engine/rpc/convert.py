@@ -13,6 +13,7 @@ from hearth.engine.domain import (
     Finished,
     FinishReason,
     GenerateParams,
+    ReasoningRequest,
     SamplingParams,
     TextPiece,
     TokenizeParams,
@@ -76,6 +77,7 @@ def model_to_proto(view: ModelView) -> pb.Model:
         modified_unix_seconds=record.modified,
         capabilities=[pb.Capability.Value(f"CAPABILITY_{name}") for name in view.capabilities],
         expires_in_seconds=view.expires_in,
+        reasoning_format=view.reasoning_format,
     )
 
 
@@ -123,6 +125,25 @@ def generate_params_from_proto(request: pb.GenerateRequest) -> GenerateParams:
         json_schema=json_schema,
         top_logprobs=_top_logprobs(request),
         keep_alive=_optional(request, "keep_alive_seconds", None),
+        reasoning=_reasoning(request.reasoning),
+    )
+
+
+_REASONING_MODES = {pb.REASONING_MODE_UNSPECIFIED: None, pb.REASONING_MODE_ON: True, pb.REASONING_MODE_OFF: False}
+_EFFORTS = frozenset({"", "low", "medium", "high"})
+
+
+def _reasoning(reasoning: pb.Reasoning) -> ReasoningRequest:
+    if reasoning.mode not in _REASONING_MODES:
+        raise InvalidArgument(f"Unknown reasoning mode {reasoning.mode}", param="reasoning.mode")
+    if reasoning.effort not in _EFFORTS:
+        raise InvalidArgument(
+            f"Unknown reasoning effort '{reasoning.effort[:32]}'; use low, medium or high", param="reasoning.effort"
+        )
+    return ReasoningRequest(
+        enabled=_REASONING_MODES[reasoning.mode],
+        budget_tokens=reasoning.budget_tokens if reasoning.HasField("budget_tokens") else None,
+        effort=reasoning.effort,
     )
 
 
@@ -131,6 +152,9 @@ def _message_dict(i: int, message: pb.ChatMessage) -> dict:
     if message.role not in _ROLES:
         raise InvalidArgument(f"Unsupported role '{message.role}'; use one of {sorted(_ROLES)}", param="messages.role")
     result: dict = {"role": message.role, "content": message.content}
+    if message.reasoning and message.role == "assistant":
+        # The name templates read (Qwen3's, DeepSeek's); most drop it from earlier turns.
+        result["reasoning_content"] = message.reasoning
     if message.tool_calls:
         if message.role != "assistant":
             raise InvalidArgument("Only assistant messages carry 'tool_calls'", param=f"messages[{i}].tool_calls")
@@ -218,6 +242,7 @@ def generation_event_to_proto(event: TextPiece | ChoiceEnded | Finished) -> pb.G
                 for lp in event.logprobs
             ],
             tool_calls=[pb.ToolCall(id=c.id, name=c.name, arguments=c.arguments) for c in event.tool_calls],
+            reasoning=event.reasoning,
         )
     if isinstance(event, ChoiceEnded):
         return pb.GenerateResponse(
@@ -231,6 +256,7 @@ def generation_event_to_proto(event: TextPiece | ChoiceEnded | Finished) -> pb.G
             prompt_tokens=event.prompt_tokens,
             completion_tokens=event.completion_tokens,
             cached_prompt_tokens=event.cached_prompt_tokens,
+            reasoning_tokens=event.reasoning_tokens,
         ),
     )
 

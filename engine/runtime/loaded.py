@@ -9,6 +9,7 @@ from hearth.engine.errors import TemplateError
 from hearth.engine.llama.context import LlamaContext
 from hearth.engine.llama.model import LlamaModel
 from hearth.engine.models.registry import ModelRecord
+from hearth.engine.reasoning.formats import ReasoningFormat, detect
 from hearth.engine.runtime.embeddings import ModelEmbedder
 from hearth.engine.runtime.memory import resident_bytes
 from hearth.engine.runtime.scheduler import BatchScheduler
@@ -39,6 +40,11 @@ class LoadedModel:
     @property
     def id(self) -> str:
         return self.record.id
+
+    @property
+    def reasoning(self) -> ReasoningFormat:
+        """How the model marks its reasoning (its template's, or its config entry's)."""
+        return detect(self.template.source if self.template else None, self.record.reasoning_override)
 
     @property
     def n_ctx(self) -> int:

@@ -49,6 +49,7 @@ from hearth.engine.llama.context import LlamaContext
 from hearth.engine.llama.logprobs import token_logprob
 from hearth.engine.llama.model import LlamaModel
 from hearth.engine.llama.sampling import Sampler
+from hearth.engine.reasoning.budget import ReasoningTracker
 from hearth.engine.runtime.slots import KvPool, Run, Slot, place
 
 log = logging.getLogger(__name__)
@@ -223,6 +224,7 @@ class BatchScheduler:
                 slot.output = SequenceOutput(
                     self._model, self._stop_token_ids, job.stop, job.max_new_tokens, special=job.special_tokens_as_text
                 )
+                slot.reasoning = ReasoningTracker(job.reasoning) if job.reasoning is not None else None
         except Exception as exc:  # e.g. a grammar llama.cpp refuses: this request fails, not the others
             log.exception("cannot start request %s", job.request_id)
             for sampler in ready or ():
@@ -267,13 +269,21 @@ class BatchScheduler:
         index = 0
         for slot in [s for s in run.slots if s.run is run]:
             run.completion_tokens += slot.output.generated if slot.output else 0
+            run.reasoning_tokens += slot.reasoning.tokens if slot.reasoning is not None else 0
             index = slot.index
             self._free(slot)
             run.live -= 1
             if run.live:
                 run.job.sink(ChoiceEnded(index, FinishReason.LENGTH))
         run.job.sink(
-            Finished(FinishReason.LENGTH, len(run.job.prompt_tokens), run.completion_tokens, index, run.cached_prompt_tokens)
+            Finished(
+                FinishReason.LENGTH,
+                len(run.job.prompt_tokens),
+                run.completion_tokens,
+                index,
+                run.cached_prompt_tokens,
+                reasoning_tokens=run.reasoning_tokens,
+            )
         )
         self._runs.remove(run)
         return True
@@ -341,7 +351,14 @@ class BatchScheduler:
 
     def _sample(self, run: Run, slot: Slot) -> None:
         assert slot.sampler is not None and slot.output is not None
-        token = slot.sampler.sample(self.context, slot.logits_at)
+        # A reasoning budget spent: the tokens that close the reasoning, fed instead of sampled.
+        token = slot.reasoning.forced_token() if slot.reasoning is not None else None
+        if token is None:
+            token = slot.sampler.sample(self.context, slot.logits_at)
+        else:
+            slot.sampler.accept(token)
+        if slot.reasoning is not None:
+            slot.reasoning.observe(self._model.token_piece(token, special=True))
         counted = slot.output.generated
         text, finish = slot.output.push(token)
         logprobs = ()
@@ -354,6 +371,7 @@ class BatchScheduler:
             slot.next_token = token
             return
         run.completion_tokens += slot.output.generated
+        run.reasoning_tokens += slot.reasoning.tokens if slot.reasoning is not None else 0
         run.live -= 1
         stop_string = slot.output.stop_string
         self._free(slot)
@@ -368,6 +386,7 @@ class BatchScheduler:
                     slot.index,
                     run.cached_prompt_tokens,
                     stop_string,
+                    run.reasoning_tokens,
                 )
             )
             self._runs.remove(run)
@@ -378,6 +397,7 @@ class BatchScheduler:
         slot.run = None
         slot.sampler = None
         slot.output = None
+        slot.reasoning = None
         slot.next_token = None
         slot.logits_at = -1
         slot.last_used = time.monotonic()

@@ -9,6 +9,7 @@ from hearth.engine.domain import GenerationJob
 from hearth.engine.generation.output import SequenceOutput
 from hearth.engine.llama.context import LlamaContext
 from hearth.engine.llama.sampling import Sampler
+from hearth.engine.reasoning.budget import ReasoningTracker
 
 
 @dataclass
@@ -30,6 +31,8 @@ class Slot:
     # n > 1 request's prompt): the pool holds them once.
     owner: "Slot | None" = None
     shared: int = 0
+    # Follows a reasoning model's thinking (and its budget); None otherwise.
+    reasoning: ReasoningTracker | None = None
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Run:
     live: int
     cached_prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int = 0
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

@@ -23,10 +23,19 @@ from hearth.engine.events import EventBus
 from hearth.engine.generation.output import ToolCallReader
 from hearth.engine.generation.prepare import prepare
 from hearth.engine.generation.validation import validate_generate
+from hearth.engine.reasoning.reader import ReasoningReader
 from hearth.engine.runtime.runtime import ModelRuntime
 from hearth.engine.service.models import ModelService
 from hearth.engine.service.telemetry import RequestRecord
 from hearth.settings.engine import EngineSettings
+
+
+def _read(readers: list, event) -> list:
+    """``event`` through each reader in turn (reasoning apart first, then tool calls out of the answer)."""
+    events = [event]
+    for reader in readers:
+        events = [out for each in events for out in reader.read(each)]
+    return events
 
 
 @dataclass
@@ -57,10 +66,16 @@ class GenerationService:
                     n=params.n,
                     sink=lambda event: loop.call_soon_threadsafe(events.put_nowait, event),
                     top_logprobs=params.top_logprobs,
-                    special_tokens_as_text=prepared.plan.extracts,
+                    # Tool-call and reasoning markers may be control tokens: they are read out of the text.
+                    special_tokens_as_text=prepared.plan.extracts or prepared.reasoning is not None,
                     samplers=prepared.samplers,
+                    reasoning=prepared.reasoning,
                 )
-                reader = ToolCallReader(prepared.plan.new_extractor) if prepared.plan.extracts else None
+                readers = []
+                if prepared.reasoning is not None:
+                    readers.append(ReasoningReader(prepared.reasoning))
+                if prepared.plan.extracts:
+                    readers.append(ToolCallReader(prepared.plan.new_extractor))
                 try:
                     loaded.scheduler.submit(job)
                 except BaseException:
@@ -75,7 +90,7 @@ class GenerationService:
                         return
                     if isinstance(event, TextPiece) and stats.first_token_at is None:
                         stats.first_token_at = time.monotonic()
-                    for out in reader.read(event) if reader is not None else (event,):
+                    for out in _read(readers, event):
                         if isinstance(out, Finished):
                             stats.outcome, stats.finish_reason = "COMPLETED", out.finish_reason.value
                             stats.completion_tokens = out.completion_tokens

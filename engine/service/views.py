@@ -4,7 +4,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hearth.engine.models.capabilities import model_capabilities
+from hearth.engine.models.capabilities import model_capabilities, reasoning_format
 from hearth.engine.models.pull import PullProgress
 from hearth.engine.models.registry import ModelRecord
 from hearth.engine.templates.builtin import template_source_label
@@ -21,10 +21,12 @@ class ModelView:
     reason: str
     memory_bytes: int
     template_source: str
-    # Capability names: "CHAT", "COMPLETION", "EMBEDDINGS", "TOOLS".
+    # Capability names: "CHAT", "COMPLETION", "EMBEDDINGS", "TOOLS", "REASONING".
     capabilities: tuple[str, ...] = ()
     # While loaded: seconds until the keep-alive unloads it; negative: never; 0 when not loaded.
     expires_in: float = 0.0
+    # How it marks its reasoning: "think" or "none".
+    reasoning_format: str = "none"
 
 
 def describe(
@@ -44,9 +46,8 @@ def describe(
     )
     template_failed = loaded is not None and loaded.template is None
     expires_in = loaded.expires_in(time.monotonic()) if loaded is not None else 0.0
-    return ModelView(
-        record, state, reason, memory_bytes, source, model_capabilities(record, template_failed), expires_in
-    )
+    capabilities = model_capabilities(record, template_failed)
+    return ModelView(record, state, reason, memory_bytes, source, capabilities, expires_in, reasoning_format(record))
 
 
 @dataclass(frozen=True)

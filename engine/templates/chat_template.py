@@ -94,10 +94,12 @@ class ChatTemplate:
     def source(self) -> str:
         return self._source
 
-    def render(self, messages: list[dict], tools: list[dict] | None = None) -> str:
+    def render(self, messages: list[dict], tools: list[dict] | None = None, variables: dict | None = None) -> str:
+        """``variables``: more template variables (enable_thinking, reasoning_effort)."""
         if self._template is None:
             messages, tools = adapt_for_template(self._source, messages, tools)
         context = {
+            **(variables or {}),
             "messages": messages,
             "add_generation_prompt": True,
             "bos_token": self.bos_token,

@@ -48,7 +48,7 @@ def print_models(settings: EngineSettings, *, as_json: bool) -> int:
     if not models:
         print("  none; put *.gguf files in the models folder or run `hearth pull-default`")
         return 0
-    rows = [("ID", "STATE", "ARCH", "PARAMS", "QUANT", "SIZE", "CONTEXT", "TEMPLATE")]
+    rows = [("ID", "STATE", "ARCH", "PARAMS", "QUANT", "SIZE", "CONTEXT", "TEMPLATE", "REASONING")]
     for m in models:
         state = model_state_name(m.state)
         if m.state_reason:
@@ -63,6 +63,7 @@ def print_models(settings: EngineSettings, *, as_json: bool) -> int:
                 human_bytes(m.file_size_bytes),
                 str(m.context_window),
                 m.chat_template_source or "-",
+                m.reasoning_format if m.reasoning_format not in ("", "none") else "-",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
