@@ -1,13 +1,13 @@
 """The Messages API's event stream, as Anthropic's SDKs parse it:
 message_start, ping (and one every few seconds while a long prompt is
 read), then per content block content_block_start, its deltas
-(text_delta, input_json_delta) and content_block_stop, then message_delta
+(thinking_delta and signature_delta, text_delta, input_json_delta) and content_block_stop, then message_delta
 (stop_reason, usage) and message_stop."""
 
 from collections.abc import AsyncIterator
 
 from hearth.adapter.anthropic.translate import stop_reason as stop_reason_of
-from hearth.adapter.anthropic.translate import tool_use_block, usage_of
+from hearth.adapter.anthropic.translate import thinking_signature, tool_use_block, usage_of
 from hearth.adapter.common.streaming import StartingGeneration
 from hearth.client import finish_reason_name
 
@@ -15,22 +15,52 @@ Event = tuple[str, dict]
 
 
 class _Blocks:
-    """The open content block, and the index of the next one."""
+    """The open text or thinking block, and the index of the next one."""
 
     def __init__(self):
         self.next_index = 0
-        self.open_text: int | None = None
+        self.open_index: int | None = None
+        self.open_kind = ""
+        self._thought: list[str] = []
 
     def start(self, block: dict) -> Event:
         index = self.next_index
         self.next_index += 1
         return "content_block_start", {"type": "content_block_start", "index": index, "content_block": block}
 
-    def close_text(self) -> list[Event]:
-        if self.open_text is None:
+    def delta(self, kind: str, text: str) -> list[Event]:
+        """A text_delta or thinking_delta, in a block of its kind (opened, the other closed, as needed)."""
+        events = [] if self.open_kind == kind else [*self.close(), self._open(kind)]
+        if kind == "thinking":
+            self._thought.append(text)
+            delta = {"type": "thinking_delta", "thinking": text}
+        else:
+            delta = {"type": "text_delta", "text": text}
+        events.append(
+            ("content_block_delta", {"type": "content_block_delta", "index": self.open_index, "delta": delta})
+        )
+        return events
+
+    def _open(self, kind: str) -> Event:
+        self.open_index, self.open_kind = self.next_index, kind
+        return self.start(
+            {"type": "thinking", "thinking": "", "signature": ""}
+            if kind == "thinking"
+            else {"type": "text", "text": ""}
+        )
+
+    def close(self) -> list[Event]:
+        if self.open_index is None:
             return []
-        index, self.open_text = self.open_text, None
-        return [("content_block_stop", {"type": "content_block_stop", "index": index})]
+        index, kind = self.open_index, self.open_kind
+        self.open_index, self.open_kind = None, ""
+        events = []
+        if kind == "thinking":
+            # The signature comes last, just before the block ends, as Anthropic's streams send it.
+            delta = {"type": "signature_delta", "signature": thinking_signature("".join(self._thought))}
+            events.append(("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}))
+        events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
+        return events
 
 
 async def message_events(
@@ -60,14 +90,14 @@ async def message_events(
     blocks = _Blocks()
     stop_reason, stop_sequence = "end_turn", None
     async for message in stream:
+        if message.reasoning:
+            for event in blocks.delta("thinking", message.reasoning):
+                yield event
         if message.text:
-            if blocks.open_text is None:
-                blocks.open_text = blocks.next_index
-                yield blocks.start({"type": "text", "text": ""})
-            delta = {"type": "text_delta", "text": message.text}
-            yield "content_block_delta", {"type": "content_block_delta", "index": blocks.open_text, "delta": delta}
+            for event in blocks.delta("text", message.text):
+                yield event
         for call in message.tool_calls:
-            for event in blocks.close_text():
+            for event in blocks.close():
                 yield event
             index = blocks.next_index
             yield blocks.start({**tool_use_block(call), "input": {}})
@@ -78,7 +108,7 @@ async def message_events(
             stop_reason = stop_reason_of(finish_reason_name(message.finish_reason), message.stop_sequence)
             stop_sequence = message.stop_sequence or None
         if message.HasField("usage"):
-            for event in blocks.close_text():
+            for event in blocks.close():
                 yield event
             yield (
                 "message_delta",

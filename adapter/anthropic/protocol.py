@@ -24,7 +24,7 @@ class ContentBlock(BaseModel):
     tool_use_id: str | None = Field(default=None, max_length=256)
     content: str | list["ContentBlock"] | None = None
     is_error: bool | None = None
-    # thinking (from an earlier turn; not fed back to the model)
+    # thinking (from an earlier turn; passed to the template, which mostly drops it)
     thinking: str | None = None
 
 
@@ -63,8 +63,10 @@ class MessagesRequest(RequestBody):
     top_k: int | None = None
     tools: list[ToolDefinition] | None = Field(default=None, max_length=512)
     tool_choice: ToolChoice | None = None
-    # Accepted; a model without reasoning answers without thinking blocks.
+    # enabled (budget_tokens), adaptive or disabled; a model without reasoning answers without thinking blocks.
     thinking: dict[str, Any] | None = None
+    # Its effort goes to templates that take one; the rest is accepted.
+    output_config: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
 
 

@@ -14,6 +14,7 @@ from hearth.adapter.anthropic.translate import (
     messages_of,
     messages_to_generate,
     stop_reason,
+    thinking_block,
     tool_use_block,
     usage_of,
 )
@@ -50,7 +51,8 @@ async def create_message(body: MessagesRequest, request: Request):
     stream = await engine.generate(generate)
     result = await collect(stream, 1)
     choice = result.choices[0]
-    content = [{"type": "text", "text": choice.text}] if choice.text else []
+    content = [thinking_block(choice.reasoning)] if choice.reasoning else []
+    content += [{"type": "text", "text": choice.text}] if choice.text else []
     content.extend(tool_use_block(call) for call in choice.tool_calls)
     answer = MessageResponse(
         id=message_id,

@@ -1,6 +1,7 @@
 """Anthropic Messages requests -> engine GenerateRequest, and engine answers
 -> Anthropic's content blocks, stop reasons and usage."""
 
+import hashlib
 import json
 import logging
 
@@ -24,6 +25,7 @@ def stop_reason(finish_reason: str, stop_sequence: str) -> str:
     return STOP_REASONS.get(finish_reason, "end_turn")
 # Blocks from an earlier turn that carry nothing the model reads again.
 _SKIPPED_BLOCKS = frozenset({"thinking", "redacted_thinking"})
+_EFFORTS = frozenset({"low", "medium", "high"})
 
 
 def _unsupported_block(block: ContentBlock, param: str) -> Exception:
@@ -83,6 +85,8 @@ def _assistant_message(message: Message, param: str) -> pb.ChatMessage:
         where = f"{param}.content[{index}]"
         if block.type == "text":
             texts.append(block.text or "")
+        elif block.type == "thinking":
+            out.reasoning += block.thinking or ""
         elif block.type == "tool_use":
             if not block.id or not block.name:
                 raise invalid_request("A tool_use block needs id and name", param=where)
@@ -171,7 +175,39 @@ def messages_to_generate(
     if request.top_k is not None:
         generate.top_k = max(-INT32_MAX, min(request.top_k, INT32_MAX))
     generate.stop.extend(s for s in request.stop_sequences or () if s)
+    _thinking(request, generate.reasoning)
     return generate, left_out
+
+
+def _thinking(request: MessagesRequest, reasoning: pb.Reasoning) -> None:
+    """thinking: enabled (with budget_tokens), adaptive (the model decides), or
+    disabled; output_config.effort is passed to templates that take one."""
+    thinking = request.thinking or {}
+    kind = thinking.get("type")
+    if kind == "disabled":
+        reasoning.mode = pb.REASONING_MODE_OFF
+    elif kind in ("enabled", "adaptive"):
+        reasoning.mode = pb.REASONING_MODE_ON
+    elif kind is not None:
+        raise invalid_request("thinking.type must be enabled, adaptive or disabled", param="thinking.type")
+    budget = thinking.get("budget_tokens")
+    if kind == "enabled" and budget is not None:
+        if not isinstance(budget, int) or isinstance(budget, bool) or budget < 1:
+            raise invalid_request("thinking.budget_tokens must be a positive integer", param="thinking.budget_tokens")
+        reasoning.budget_tokens = min(budget, UINT32_MAX)
+    effort = (request.output_config or {}).get("effort")
+    if effort in _EFFORTS:
+        reasoning.effort = effort
+
+
+def thinking_block(thinking: str) -> dict:
+    return {"type": "thinking", "thinking": thinking, "signature": thinking_signature(thinking)}
+
+
+def thinking_signature(thinking: str) -> str:
+    """What the SDKs keep and send back with the block: a digest of its text
+    (there is nothing to verify on a local server)."""
+    return "hearth-" + hashlib.sha256(thinking.encode("utf-8", "replace")).hexdigest()[:32]
 
 
 def tool_use_block(call: pb.ToolCall) -> dict:

@@ -33,6 +33,8 @@ class ChoiceResult:
     logprobs: list[pb.TokenLogprob] = field(default_factory=list)
     # The stop string that ended it, when one did.
     stop_sequence: str = ""
+    # A reasoning model's thinking, apart from text.
+    reasoning: str = ""
 
 
 @dataclass
@@ -46,19 +48,22 @@ async def collect(stream, n: int) -> Collected:
     """The whole answer of a non-streamed request. A client that leaves meanwhile
     gets this cancelled (CancelOnDisconnect), and the engine call with it."""
     pieces: list[list[str]] = [[] for _ in range(n)]
+    thoughts: list[list[str]] = [[] for _ in range(n)]
     choices = [ChoiceResult() for _ in range(n)]
     try:
         async for message in stream:
             choice = choices[message.index]
             pieces[message.index].append(message.text)
+            thoughts[message.index].append(message.reasoning)
             choice.tool_calls.extend(message.tool_calls)
             choice.logprobs.extend(message.logprobs)
             if message.finish_reason:
                 choice.finish_reason = finish_reason_name(message.finish_reason)
                 choice.stop_sequence = message.stop_sequence
             if message.HasField("usage"):
-                for choice, texts in zip(choices, pieces):
+                for choice, texts, thought in zip(choices, pieces, thoughts):
                     choice.text = "".join(texts)
+                    choice.reasoning = "".join(thought)
                 return Collected(choices, message)
     finally:
         stream.cancel()

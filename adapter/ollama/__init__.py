@@ -12,7 +12,8 @@ Names: a model with id "gemma-3-270m-q4_k_m" is listed as
 Where Hearth differs from Ollama, and says so rather than pretending:
 - options.num_ctx is accepted and has no effect: the engine serves each model
   with one context (the smaller of its trained context and LLM_CONTEXT_SIZE);
-- images, think, suffix, a custom template and context are refused with 400;
+- images, suffix, a custom template and context are refused with 400, and think
+  on a model that does not reason (as Ollama refuses it);
 - the listing's digest identifies the file (path, size, mtime), it is not its sha256;
 - a pulled model is its file in the models folder, named after it; the name it
   was pulled by ("hf.co/owner/repo:Q4_K_M") is an alias of it in the config file.

@@ -65,6 +65,7 @@ class Delta:
     text: str
     tool_calls: list[dict]
     logprobs: list[dict]
+    thinking: str = ""
 
 
 @dataclass
@@ -91,12 +92,13 @@ async def deltas(stream, clock: Clock) -> AsyncIterator[Delta | Done]:
     """The answer's pieces, then its end (the stream's message with usage)."""
     calls_made = 0
     async for message in stream:
-        if message.text or message.tool_calls or message.logprobs:
+        if message.text or message.tool_calls or message.logprobs or message.reasoning:
             clock.output_seen()
             yield Delta(
                 message.text,
                 tool_calls_to_ollama(list(message.tool_calls), calls_made),
                 logprobs_to_ollama(message.logprobs),
+                message.reasoning,
             )
             calls_made += len(message.tool_calls)
         if message.HasField("usage"):
@@ -104,19 +106,21 @@ async def deltas(stream, clock: Clock) -> AsyncIterator[Delta | Done]:
             return
 
 
-# (text, tool calls) -> the answer's own fields: {"message": {...}} or {"response": "..."}.
-BodyOf = Callable[[str, list[dict]], dict]
+# (text, tool calls, thinking) -> the answer's own fields: {"message": {...}} or {"response": "..."}.
+BodyOf = Callable[[str, list[dict], str], dict]
 
 
-def chat_body(text: str, tool_calls: list[dict]) -> dict:
+def chat_body(text: str, tool_calls: list[dict], thinking: str = "") -> dict:
     message: dict = {"role": "assistant", "content": text}
+    if thinking:
+        message["thinking"] = thinking
     if tool_calls:
         message["tool_calls"] = tool_calls
     return {"message": message}
 
 
-def generate_body(text: str, tool_calls: list[dict]) -> dict:
-    return {"response": text}
+def generate_body(text: str, tool_calls: list[dict], thinking: str = "") -> dict:
+    return {"response": text, "thinking": thinking} if thinking else {"response": text}
 
 
 def _object(model: str, body: dict, logprobs: list[dict], done: Done | None) -> dict:
@@ -137,9 +141,9 @@ async def _lines(stream, clock: Clock, model: str, body_of: BodyOf) -> AsyncIter
     try:
         async for item in deltas(stream, clock):
             if isinstance(item, Delta):
-                yield ndjson_line(_object(model, body_of(item.text, item.tool_calls), item.logprobs, None))
+                yield ndjson_line(_object(model, body_of(item.text, item.tool_calls, item.thinking), item.logprobs, None))
             else:
-                yield ndjson_line(_object(model, body_of("", []), [], item))
+                yield ndjson_line(_object(model, body_of("", [], ""), [], item))
     except (ApiError, EngineCallError) as exc:
         yield ndjson_line(ollama_error_body(as_api_error(exc)))
     finally:
@@ -148,13 +152,15 @@ async def _lines(stream, clock: Clock, model: str, body_of: BodyOf) -> AsyncIter
 
 async def _whole(stream, clock: Clock, model: str, body_of: BodyOf) -> dict:
     texts: list[str] = []
+    thinking: list[str] = []
     tool_calls: list[dict] = []
     logprobs: list[dict] = []
     try:
         async for item in deltas(stream, clock):
             if isinstance(item, Done):
-                return _object(model, body_of("".join(texts), tool_calls), logprobs, item)
+                return _object(model, body_of("".join(texts), tool_calls, "".join(thinking)), logprobs, item)
             texts.append(item.text)
+            thinking.append(item.thinking)
             tool_calls.extend(item.tool_calls)
             logprobs.extend(item.logprobs)
     finally:
@@ -171,4 +177,4 @@ async def answer(stream, clock: Clock, model: str, body_of: BodyOf, streamed: bo
 def loaded_answer(model: str, body_of: BodyOf, reason: str) -> dict:
     """What a request without prompt or messages gets: the model was loaded
     ("load") or unloaded ("unload"), as Ollama answers it."""
-    return _object(model, body_of("", []), [], Done(reason, {}))
+    return _object(model, body_of("", [], ""), [], Done(reason, {}))

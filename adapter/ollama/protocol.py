@@ -59,7 +59,7 @@ class Message(BaseModel):
     tool_calls: list[ToolCall] | None = None
     # On a "tool" message: which tool produced it.
     tool_name: str | None = None
-    # The assistant's reasoning in earlier turns; not sent back to the model.
+    # The assistant's reasoning in earlier turns (templates mostly drop it).
     thinking: str | None = None
 
 

@@ -19,7 +19,7 @@ from hearth.adapter.ollama.protocol import (
     GenerateRequest,
     GenerationFields,
 )
-from hearth.adapter.ollama.translate import chat_to_generate, generate_to_generate
+from hearth.adapter.ollama.translate import chat_to_generate, check_think, generate_to_generate
 from hearth.engine.v1 import engine_pb2 as pb
 
 router = APIRouter()
@@ -50,6 +50,7 @@ async def _run(request: Request, body: GenerationFields, model: pb.Model, genera
 async def chat(body: ChatRequest, request: Request):
     model = await resolve_model(request.app.state.engine, body.model)
     # Checked before anything loads: a bad request changes nothing.
+    check_think(body, model)
     generate = chat_to_generate(body, model.id, new_id("ollama-chat"))
     if not body.messages:
         return await _load_or_unload(request, body, model, chat_body)
@@ -59,6 +60,7 @@ async def chat(body: ChatRequest, request: Request):
 @router.post("/api/generate", response_model=None)
 async def generate(body: GenerateRequest, request: Request):
     model = await resolve_model(request.app.state.engine, body.model)
+    check_think(body, model)
     generate = generate_to_generate(body, model.id, new_id("ollama-generate"))
     if not body.prompt:
         return await _load_or_unload(request, body, model, generate_body)

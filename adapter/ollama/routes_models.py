@@ -27,6 +27,7 @@ _CAPABILITIES = {
     pb.CAPABILITY_COMPLETION: "completion",
     pb.CAPABILITY_TOOLS: "tools",
     pb.CAPABILITY_EMBEDDINGS: "embedding",
+    pb.CAPABILITY_REASONING: "thinking",
 }
 
 

@@ -17,10 +17,30 @@ from hearth.adapter.ollama.protocol import (
 )
 from hearth.engine.v1 import engine_pb2 as pb
 
+_EFFORTS = frozenset({"low", "medium", "high"})
+
+
+def _think(think: bool | str | None, reasoning: pb.Reasoning) -> None:
+    """Ollama's think: true or false, or an effort level (gpt-oss's)."""
+    if think is None:
+        return
+    if isinstance(think, bool):
+        reasoning.mode = pb.REASONING_MODE_ON if think else pb.REASONING_MODE_OFF
+        return
+    if think not in _EFFORTS:
+        raise bad_request(f"think must be true, false, or one of low, medium, high; got '{think[:32]}'")
+    reasoning.mode = pb.REASONING_MODE_ON
+    reasoning.effort = think
+
+
+def check_think(body: GenerationFields, model: pb.Model) -> None:
+    """Thinking asked of a model that does not reason is refused, as Ollama refuses it."""
+    if body.think not in (None, False) and pb.CAPABILITY_REASONING not in model.capabilities:
+        raise bad_request(f'"{body.model}" does not support thinking')
+
 
 def _common(body: GenerationFields, generate: pb.GenerateRequest) -> None:
-    if body.think not in (None, False):
-        raise bad_request("think is not supported: Hearth does not run thinking models' reasoning separately")
+    _think(body.think, generate.reasoning)
     apply_options(body.options, generate)
     apply_format(body.format, generate)
     apply_keep_alive(body.keep_alive, generate)
@@ -46,6 +66,8 @@ def history_messages(messages: list[Message]) -> list[pb.ChatMessage]:
         if message.images:
             raise bad_request(f"messages[{index}].images: images are not supported; Hearth's models read text only")
         converted = pb.ChatMessage(role=message.role, content=message.content or "")
+        if message.role == "assistant" and message.thinking:
+            converted.reasoning = message.thinking
         if message.role == "assistant" and message.tool_calls:
             for call_index, call in enumerate(message.tool_calls):
                 where = f"messages[{index}].tool_calls[{call_index}].function"

@@ -11,6 +11,7 @@ from hearth.adapter.openai.protocol.chat import (
     NamedToolChoice,
 )
 from hearth.adapter.openai.protocol.common import (
+    CompletionTokensDetails,
     PromptTokensDetails,
     SamplingFields,
     Usage,
@@ -87,6 +88,8 @@ def _messages(request: ChatCompletionRequest, generate: pb.GenerateRequest) -> N
         if message.role == "function":
             raise _unsupported(f"messages[{index}].role", "The legacy 'function' role is not supported; use 'tool'")
         out = generate.messages.add(role=message.role, content=_message_text(message, index))
+        if message.role == "assistant" and message.reasoning_content:
+            out.reasoning = message.reasoning_content
         if message.role == "tool":
             out.tool_call_id = message.tool_call_id or ""
             out.name = message.name or ""
@@ -177,7 +180,21 @@ def chat_to_generate(request: ChatCompletionRequest, request_id: str) -> pb.Gene
     if max_tokens is not None:
         generate.max_tokens = min(max_tokens, UINT32_MAX)
     _sampling(request, generate)
+    _reasoning(request, generate.reasoning)
     return generate
+
+
+def _reasoning(request: ChatCompletionRequest, reasoning: pb.Reasoning) -> None:
+    switch = (request.chat_template_kwargs or {}).get("enable_thinking")
+    if isinstance(switch, bool):
+        reasoning.mode = pb.REASONING_MODE_ON if switch else pb.REASONING_MODE_OFF
+    effort = request.reasoning_effort
+    if effort == "none" or request.reasoning_budget == 0:
+        reasoning.mode = pb.REASONING_MODE_OFF
+    elif effort is not None:
+        reasoning.effort = {"minimal": "low", "xhigh": "high"}.get(effort, effort)
+    if request.reasoning_budget is not None and request.reasoning_budget > 0:
+        reasoning.budget_tokens = min(request.reasoning_budget, UINT32_MAX)
 
 
 def completion_to_generate(request: CompletionRequest, request_id: str) -> pb.GenerateRequest:
@@ -211,4 +228,5 @@ def usage_of(message: pb.GenerateResponse) -> Usage:
         completion_tokens=message.usage.completion_tokens,
         total_tokens=message.usage.prompt_tokens + message.usage.completion_tokens,
         prompt_tokens_details=PromptTokensDetails(cached_tokens=message.usage.cached_prompt_tokens),
+        completion_tokens_details=CompletionTokensDetails(reasoning_tokens=message.usage.reasoning_tokens),
     )

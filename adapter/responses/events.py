@@ -1,6 +1,8 @@
 """The Responses API's event stream, each event with a rising
 sequence_number: response.created and .in_progress; per output item
-output_item.added, for a message content_part.added, output_text.delta…,
+output_item.added, for a reasoning item (first, when the model thinks)
+content_part.added, reasoning_text.delta…, reasoning_text.done and
+content_part.done, for a message content_part.added, output_text.delta…,
 output_text.done and content_part.done, for a function call
 function_call_arguments.delta and .done; output_item.done; then
 response.completed, response.incomplete (max_output_tokens cut it, and the
@@ -17,6 +19,7 @@ from hearth.adapter.responses.translate import (
     function_call_item,
     message_item,
     new_id,
+    reasoning_item,
     response_object,
     usage_of,
 )
@@ -40,6 +43,28 @@ class _OpenMessage:
     item_id: str
     index: int
     texts: list[str]
+
+
+def _reasoning_started(event, reasoning: _OpenMessage, item: dict) -> list[Event]:
+    where = {"item_id": reasoning.item_id, "output_index": reasoning.index}
+    return [
+        event("response.output_item.added", output_index=reasoning.index, item=item),
+        event("response.content_part.added", **where, content_index=0, part={"type": "reasoning_text", "text": ""}),
+    ]
+
+
+def _reasoning_done(event, reasoning: _OpenMessage) -> list[Event]:
+    text = "".join(reasoning.texts)
+    where = {"item_id": reasoning.item_id, "output_index": reasoning.index, "content_index": 0}
+    return [
+        event("response.reasoning_text.done", **where, text=text),
+        event("response.content_part.done", **where, part={"type": "reasoning_text", "text": text}),
+        event(
+            "response.output_item.done",
+            output_index=reasoning.index,
+            item=reasoning_item(reasoning.item_id, text),
+        ),
+    ]
 
 
 def _message_done(event, message: _OpenMessage, status: str) -> list[Event]:
@@ -84,8 +109,29 @@ async def response_events(
 
 async def _output_events(stream, event, output: list[dict], prepared: Prepared, response) -> AsyncIterator[Event]:
     open_message: _OpenMessage | None = None
+    thinking: _OpenMessage | None = None
     finish = "stop"
     async for message in stream:
+        if message.reasoning:
+            if thinking is None:
+                thinking = _OpenMessage(new_id("rs"), len(output), [])
+                output.append(reasoning_item(thinking.item_id, "", "in_progress"))
+                for started in _reasoning_started(event, thinking, output[-1]):
+                    yield started
+            thinking.texts.append(message.reasoning)
+            yield event(
+                "response.reasoning_text.delta",
+                item_id=thinking.item_id,
+                output_index=thinking.index,
+                content_index=0,
+                delta=message.reasoning,
+            )
+        if thinking is not None and (message.text or message.tool_calls or message.HasField("usage")):
+            # The reasoning is over once the answer (or the end) comes.
+            for done in _reasoning_done(event, thinking):
+                yield done
+            output[thinking.index] = done[1]["item"]
+            thinking = None
         if message.text:
             if open_message is None:
                 open_message = _OpenMessage(new_id("msg"), len(output), [])

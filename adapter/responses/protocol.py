@@ -80,7 +80,7 @@ class ResponsesRequest(RequestBody):
     stream: bool = False
     store: bool | None = None
     previous_response_id: str | None = Field(default=None, max_length=256)
-    # Accepted: Codex sends them; a model without reasoning has nothing to report.
+    # effort "none" turns a reasoning model's thinking off; other levels go to templates that take one.
     reasoning: dict[str, Any] | None = None
     include: list[str] | None = None
     prompt_cache_key: str | None = None

@@ -19,6 +19,7 @@ from hearth.adapter.responses.translate import (
     function_call_item,
     message_item,
     new_id,
+    reasoning_item,
     response_object,
     responses_to_generate,
     usage_of,
@@ -92,7 +93,8 @@ async def create_response(body: ResponsesRequest, request: Request):
     result = await collect(stream, 1)
     choice = result.choices[0]
     status = "incomplete" if choice.finish_reason == "length" else "completed"
-    output = [message_item(new_id("msg"), choice.text, status)] if choice.text else []
+    output = [reasoning_item(new_id("rs"), choice.reasoning)] if choice.reasoning else []
+    output += [message_item(new_id("msg"), choice.text, status)] if choice.text else []
     output.extend(function_call_item(call, prepared.names) for call in choice.tool_calls)
     answer = response_object(
         body, response_id, created_at, status=status, output=output, usage=usage_of(result.last), stored=stored

@@ -128,14 +128,21 @@ def messages_of(request: ResponsesRequest, history: list[dict] = (), names: Tool
         out.append(pb.ChatMessage(role="system", content=request.instructions))
     earlier = [(f"previous_response_id[{index}]", InputItem.model_validate(item)) for index, item in enumerate(history)]
     current = [(f"input[{index}]", item) for index, item in enumerate(_items(request))]
+    # An earlier turn's reasoning goes with the assistant message after it (templates mostly drop it).
+    thought = ""
     for param, item in earlier + current:
-        if item.type == "message":
+        if item.type == "reasoning":
+            thought += _text(item.content, f"{param}.content") if isinstance(item.content, list) else ""
+        elif item.type == "message":
             if item.role is None:
                 raise invalid_request("A message item needs a role", param=f"{param}.role")
             out.append(pb.ChatMessage(role=item.role, content=_text(item.content, f"{param}.content")))
+            if item.role == "assistant":
+                out[-1].reasoning, thought = thought, ""
         elif item.type == "function_call":
             if not out or out[-1].role != "assistant":
-                out.append(pb.ChatMessage(role="assistant"))
+                out.append(pb.ChatMessage(role="assistant", reasoning=thought))
+                thought = ""
             out[-1].tool_calls.append(_function_call(item, param, names or ToolNames()))
         elif item.type == "function_call_output":
             if not item.call_id:
@@ -226,7 +233,18 @@ def responses_to_generate(request: ResponsesRequest, response_id: str, history: 
         generate.top_k = max(-INT32_MAX, min(request.top_k, INT32_MAX))
     if request.seed is not None:
         generate.seed = request.seed % 2**64
+    effort = (request.reasoning or {}).get("effort")
+    if effort == "none":
+        generate.reasoning.mode = pb.REASONING_MODE_OFF
+    elif effort in ("minimal", "low", "medium", "high", "xhigh"):
+        generate.reasoning.effort = {"minimal": "low", "xhigh": "high"}.get(effort, effort)
     return Prepared(generate, left_out, names, input_items_of(request))
+
+
+def reasoning_item(item_id: str, text: str, status: str = "completed") -> dict:
+    """A reasoning model's thinking, before the answer; as first announced (in_progress) without content."""
+    content = [] if status == "in_progress" else [{"type": "reasoning_text", "text": text}]
+    return {"type": "reasoning", "id": item_id, "status": status, "summary": [], "content": content}
 
 
 def message_item(item_id: str, text: str, status: str = "completed") -> dict:
@@ -255,7 +273,7 @@ def usage_of(message: pb.GenerateResponse) -> dict:
         "input_tokens": usage.prompt_tokens,
         "input_tokens_details": {"cached_tokens": usage.cached_prompt_tokens},
         "output_tokens": usage.completion_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
         "total_tokens": usage.prompt_tokens + usage.completion_tokens,
     }
 

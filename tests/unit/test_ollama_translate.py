@@ -290,8 +290,7 @@ def test_chat_translation():
 @pytest.mark.parametrize(
     "fields, named",
     [
-        ({"think": True}, "think"),
-        ({"think": "high"}, "think"),
+        ({"think": "hard"}, "think"),
         ({"format": "json", "tools": [{"type": "function", "function": {"name": "f"}}]}, "format"),
         ({"tools": [{"type": "retrieval", "function": {"name": "f"}}]}, "tools[0].type"),
     ],
@@ -301,8 +300,18 @@ def test_chat_refusals(fields, named):
     assert named in _refused(chat_to_generate, body, "m", "r").message
 
 
-def test_think_false_is_fine():
-    chat_to_generate(_chat(messages=[{"role": "user", "content": "Hi"}], think=False), "m", "r")
+@pytest.mark.parametrize(
+    "think, mode, effort",
+    [
+        (None, pb.REASONING_MODE_UNSPECIFIED, ""),
+        (True, pb.REASONING_MODE_ON, ""),
+        (False, pb.REASONING_MODE_OFF, ""),
+        ("high", pb.REASONING_MODE_ON, "high"),
+    ],
+)
+def test_think_maps_to_the_engines_reasoning_controls(think, mode, effort):
+    generate = chat_to_generate(_chat(messages=[{"role": "user", "content": "Hi"}], think=think), "m", "r")
+    assert (generate.reasoning.mode, generate.reasoning.effort) == (mode, effort)
 
 
 def test_generate_translation():

@@ -36,6 +36,8 @@ class ChatMessage(BaseModel):
     name: str | None = None
     tool_calls: list[ToolCallIn] | None = Field(default=None, max_length=128)
     tool_call_id: str | None = Field(default=None, max_length=256)
+    # An earlier answer's thinking, as this server (and llama-server, DeepSeek) returns it.
+    reasoning_content: str | None = None
 
 
 class FunctionDefinition(BaseModel):
@@ -100,7 +102,12 @@ class ChatCompletionRequest(SamplingFields):
     store: bool | None = None
     metadata: dict[str, Any] | None = None
     service_tier: str | None = None
-    reasoning_effort: str | None = None
+    # "none" turns a reasoning model's thinking off; "low", "medium", "high" go to templates that take one.
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    # llama-server's: reasoning tokens at most (-1: no limit, 0: no thinking).
+    reasoning_budget: int | None = Field(default=None, ge=-1)
+    # Template variables; enable_thinking is the one read (vLLM's and llama-server's switch for Qwen3).
+    chat_template_kwargs: dict[str, Any] | None = None
     prompt_cache_key: str | None = None
     safety_identifier: str | None = None
 
@@ -121,6 +128,8 @@ class AssistantMessage(BaseModel):
     content: str | None
     tool_calls: list[ToolCallOut] | None = None
     refusal: None = None
+    # A reasoning model's thinking, apart from content (left out when it did not think).
+    reasoning_content: str | None = None
 
 
 class TopLogprobOut(BaseModel):
@@ -175,6 +184,7 @@ class ChatDelta(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Literal["assistant"] | None = None
     content: str | None = None
+    reasoning_content: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
 
 

@@ -20,6 +20,8 @@ class ModelCard(BaseModel):
     loaded: bool
     memory_bytes: int
     capabilities: list[str]
+    # How it marks its reasoning ("think"), or "none".
+    reasoning_format: str = "none"
 
 
 class ModelList(BaseModel):

@@ -54,6 +54,8 @@ async def _chat_events(stream, completion_id: str, created: int, model: str, n: 
     for index in range(n):
         yield chunk(index, ChatDelta(role="assistant", content=""))
     async for message in stream:
+        if message.reasoning:
+            yield chunk(message.index, ChatDelta(reasoning_content=message.reasoning))
         if message.text or message.logprobs:
             logprobs = chat_logprobs(message.logprobs) if message.logprobs else None
             yield chunk(message.index, ChatDelta(content=message.text), logprobs=logprobs)
@@ -83,7 +85,11 @@ async def create_chat_completion(body: ChatCompletionRequest, request: Request):
                 ToolCallOut(id=call.id, function=FunctionCallOut(name=call.name, arguments=call.arguments))
                 for call in choice.tool_calls
             ]
-            message = AssistantMessage(content=choice.text or (None if calls else ""), tool_calls=calls or None)
+            message = AssistantMessage(
+                content=choice.text or (None if calls else ""),
+                tool_calls=calls or None,
+                reasoning_content=choice.reasoning or None,
+            )
             logprobs = chat_logprobs(choice.logprobs) if generate.logprobs else None
             choices.append(
                 ChatChoice(index=index, message=message, finish_reason=choice.finish_reason, logprobs=logprobs)

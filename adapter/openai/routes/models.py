@@ -23,6 +23,7 @@ def _card(model: pb.Model) -> ModelCard:
         loaded=model.state == pb.MODEL_STATE_READY,
         memory_bytes=model.memory_bytes,
         capabilities=[pb.Capability.Name(c).removeprefix("CAPABILITY_").lower() for c in model.capabilities],
+        reasoning_format=model.reasoning_format or "none",
     )
 
 
