@@ -28,10 +28,13 @@ class ReasoningTracker:
                 self._forced = list(self._close)
         return self._forced.pop(0) if self._forced else None
 
+    @property
+    def following(self) -> bool:
+        """Whether tokens still need observing (the reasoning has not ended)."""
+        return not self._splitter.ended
+
     def observe(self, piece: bytes) -> None:
-        """The token just generated, as text with its special tokens written out."""
-        if self._splitter.ended:
-            return
+        """The token just generated, as text with its special tokens written out (while ``following``)."""
         inside = self._splitter.reasoning
         self._splitter.push(self._decoder.decode(piece))
         # Thinking tokens: those inside the reasoning, not the tags that open and close it.

@@ -357,7 +357,8 @@ class BatchScheduler:
             token = slot.sampler.sample(self.context, slot.logits_at)
         else:
             slot.sampler.accept(token)
-        if slot.reasoning is not None:
+        # Once the reasoning has ended, the answer's tokens cost nothing more here.
+        if slot.reasoning is not None and slot.reasoning.following:
             slot.reasoning.observe(self._model.token_piece(token, special=True))
         counted = slot.output.generated
         text, finish = slot.output.push(token)
