@@ -37,6 +37,8 @@ class SamplingParams:
     # occurrence of one of these words on (llama.cpp's lazy grammar), so the
     # model may write free text before, e.g., "<tool_call>".
     grammar_triggers: tuple[str, ...] = ()
+    # With triggers: they count only after this text (where a reasoning ends); "": from the start.
+    grammar_triggers_after: str = ""
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,8 @@ class ReasoningPlan:
     started: bool
     budget_tokens: int | None
     close_tokens: tuple[int, ...]
+    # The text that ends the reasoning and begins the answer (close_tokens' text).
+    closing: str = ""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from hearth.engine.grammar.json_schema import json_object_grammar, json_schema_g
 from hearth.engine.llama.model import MAX_BYTES_PER_TOKEN, LlamaModel
 from hearth.engine.llama.sampling import GrammarRefused, Sampler
 from hearth.engine.reasoning.formats import ReasoningFormat
+from hearth.engine.reasoning.grammar import after_reasoning
 from hearth.engine.templates.chat_template import ChatTemplate, normalize_messages
 from hearth.engine.tools.planning import ToolPlan, plan_tools
 
@@ -160,7 +161,8 @@ def reasoning_plan(served: ServedModel, params: GenerateParams, prompt: str) -> 
     budget = params.reasoning.budget_tokens
     if params.reasoning.enabled is False:
         budget = 0
-    return ReasoningPlan(fmt.open_tag, fmt.close_tag, started, budget, _close_tokens(served.model, fmt.close_tag))
+    close = _close_tokens(served.model, fmt.closing)
+    return ReasoningPlan(fmt.open_tag, fmt.close_tag, started, budget, close, fmt.closing)
 
 
 def _close_tokens(model: LlamaModel, tag: str) -> tuple[int, ...]:
@@ -198,6 +200,14 @@ def prepare(served: ServedModel, params: ValidGenerateParams) -> Prepared:
             param=_input_param(params),
             model=served.id,
         )
+    reasoning = reasoning_plan(served, params, text)
+    if reasoning is not None and sampling.grammar and not sampling.grammar_triggers:
+        # A forced call or JSON answer comes after the thinking, not instead of it.
+        grammar, triggers = after_reasoning(sampling.grammar, reasoning)
+        sampling = replace(sampling, grammar=grammar, grammar_triggers=triggers)
+    elif reasoning is not None and sampling.grammar and reasoning.started:
+        # A call's marker in the thinking is not a call: its grammar waits for the answer.
+        sampling = replace(sampling, grammar_triggers_after=reasoning.closing)
     samplers = samplers_for(served, sampling, params.n, param)
     max_new = min(params.max_tokens or room, room)
-    return Prepared(tokens, plan, sampling, max_new, samplers, reasoning_plan(served, params, text))
+    return Prepared(tokens, plan, sampling, max_new, samplers, reasoning)

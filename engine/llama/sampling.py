@@ -59,10 +59,12 @@ class _GrammarConstraint:
     prepares the request), never on the decode thread: a lazy one waits,
     unused and so in its initial state, for its trigger."""
 
-    def __init__(self, model: LlamaModel, grammar: str, triggers: tuple[str, ...]):
+    def __init__(self, model: LlamaModel, grammar: str, triggers: tuple[str, ...], after: str = ""):
         self._model = model
         self._grammar = grammar
         self._triggers = tuple(t.encode("utf-8") for t in triggers if t)
+        # Text before which triggers do not count (the model's reasoning).
+        self._after = after.encode("utf-8") if self._triggers else b""
         self._watched = bytearray()
         self._single = llama_cpp.llama_token_data()
         self._single_array = llama_cpp.llama_token_data_array()
@@ -105,6 +107,13 @@ class _GrammarConstraint:
 
     def _watch(self, piece: bytes) -> None:
         self._watched += piece
+        if self._after:
+            at = self._watched.find(self._after)
+            if at < 0:
+                del self._watched[: max(0, len(self._watched) - len(self._after) + 1)]
+                return
+            del self._watched[: at + len(self._after)]
+            self._after = b""
         starts = [i for i in (self._watched.find(t) for t in self._triggers) if i >= 0]
         if not starts:
             # Keep only what could be the start of a trigger word.
@@ -172,7 +181,9 @@ class Sampler:
         self._grammar: _GrammarConstraint | None = None
         if params.grammar is not None:
             try:
-                self._grammar = _GrammarConstraint(model, params.grammar, params.grammar_triggers)
+                self._grammar = _GrammarConstraint(
+                    model, params.grammar, params.grammar_triggers, params.grammar_triggers_after
+                )
             except BaseException:
                 self._chain.close()
                 raise

@@ -17,6 +17,12 @@ class ReasoningFormat:
     switch: str = ""
     # The template variable for an effort level (reasoning_effort); "" for none.
     effort: str = ""
+    # What the engine writes to end the reasoning and begin the answer; "": the close tag.
+    answer_opening: str = ""
+
+    @property
+    def closing(self) -> str:
+        return self.answer_opening or self.close_tag
 
     @property
     def reasons(self) -> bool:

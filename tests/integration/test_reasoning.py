@@ -10,6 +10,8 @@ DeepSeek-R1's and Qwen3-Thinking's do (one with Qwen3's enable_thinking
 switch). Every answer is decoded for real; greedy decoding makes the four
 APIs' answers to one prompt the same text."""
 
+import json
+
 import anthropic
 import grpc
 import httpx
@@ -24,8 +26,11 @@ from tests.helpers.servers import HearthServer
 
 OPENS = "think-open"
 SWITCH = "think-switch"
+# Also has Hermes' tool-call markers, and room for the tools' description.
+TOOLS = "think-tools"
 # The added tokens follow the special and 256 byte tokens.
 THINK, END_THINK = len(SPECIAL_TOKENS) + 256, len(SPECIAL_TOKENS) + 257
+TOOL_CALL = len(SPECIAL_TOKENS) + 258
 EOS = 2
 MESSAGES = [{"role": "user", "content": "What is two and two?"}]
 MAX_TOKENS = 24
@@ -52,6 +57,10 @@ def server(tmp_path_factory):
     tags = ("<think>", "</think>")
     write_tiny_llama(models / f"{OPENS}.gguf", seed=3, chat_template=OPENING_TEMPLATE, added_tokens=tags)
     write_tiny_llama(models / f"{SWITCH}.gguf", seed=3, chat_template=SWITCH_TEMPLATE, added_tokens=tags)
+    marked = (*tags, "<tool_call>", "</tool_call>")
+    write_tiny_llama(
+        models / f"{TOOLS}.gguf", seed=3, chat_template=OPENING_TEMPLATE, added_tokens=marked, context_length=2048
+    )
     running = HearthServer(models, folder / "config.json", folder / "server.log")
     try:
         yield running
@@ -207,3 +216,77 @@ def test_a_grpc_client_sees_reasoning_apart_with_its_token_count(server):
         messages = list(engine_pb2_grpc.EngineStub(channel).Generate(request, timeout=60))
     assert ("".join(m.reasoning for m in messages), "".join(m.text for m in messages)) == reference(server)
     assert messages[-1].usage.reasoning_tokens == BUDGET
+
+
+# A tool whose only argument is a choice: a random model's call ends soon.
+SIDE_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "pick",
+        "parameters": {
+            "type": "object",
+            "properties": {"side": {"enum": ["left", "right"]}},
+            "required": ["side"],
+        },
+    },
+}
+
+
+def test_a_forced_tool_call_comes_after_the_reasoning(server):
+    fields = {"tool_choice": "required", "parallel_tool_calls": False, "reasoning_budget": BUDGET, "max_tokens": 128}
+    body = chat(server, TOOLS, tools=[SIDE_TOOL], **fields)
+    choice = body["choices"][0]
+    # Thought first (the grammar waited for the end of the reasoning), then the call the grammar forced.
+    assert choice["message"]["reasoning_content"] and no_tags(choice["message"]["reasoning_content"])
+    assert body["usage"]["completion_tokens_details"]["reasoning_tokens"] == BUDGET
+    [call] = choice["message"]["tool_calls"]
+    assert call["function"]["name"] == "pick"
+    assert json.loads(call["function"]["arguments"])["side"] in ("left", "right")
+    assert choice["finish_reason"] == "tool_calls"
+
+
+def test_json_mode_answers_after_the_reasoning(server):
+    body = chat(server, response_format={"type": "json_object"}, reasoning_budget=BUDGET, max_tokens=64)
+    message = body["choices"][0]["message"]
+    assert message["reasoning_content"] and body["usage"]["completion_tokens_details"]["reasoning_tokens"] == BUDGET
+    assert isinstance(json.loads(message["content"]), dict)
+
+
+def test_a_tool_call_written_after_the_reasoning_is_extracted_and_one_inside_it_is_not(server):
+    # The model is pushed to open calls everywhere: those in its thinking stay thinking.
+    fields = {
+        "tools": [SIDE_TOOL],
+        "parallel_tool_calls": False,
+        "reasoning_budget": BUDGET,
+        "max_tokens": 64,
+        "logit_bias": {str(TOOL_CALL): 100},
+    }
+    body = chat(server, TOOLS, **fields)
+    choice = body["choices"][0]
+    assert "<tool_call>" in choice["message"]["reasoning_content"]
+    [call] = choice["message"]["tool_calls"]
+    assert call["function"]["name"] == "pick"
+    assert json.loads(call["function"]["arguments"])["side"] in ("left", "right")
+    assert choice["finish_reason"] == "tool_calls" and not choice["message"]["content"]
+    client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="unused", max_retries=0, timeout=60)
+    stream = client.chat.completions.create(
+        model=TOOLS,
+        messages=MESSAGES,
+        temperature=0,
+        stream=True,
+        tools=fields["tools"],
+        parallel_tool_calls=False,
+        max_tokens=64,
+        logit_bias=fields["logit_bias"],
+        extra_body={"reasoning_budget": BUDGET},
+    )
+    kinds, arguments = [], ""
+    for chunk in stream:
+        delta = chunk.choices[0].delta if chunk.choices else None
+        if delta and getattr(delta, "reasoning_content", None):
+            kinds.append("reasoning")
+        if delta and delta.tool_calls:
+            kinds.append("call")
+            arguments += delta.tool_calls[0].function.arguments or ""
+    assert kinds and kinds == sorted(kinds, key=lambda kind: kind != "reasoning") and "call" in kinds
+    assert arguments == call["function"]["arguments"]

@@ -4,10 +4,13 @@ no part of a tag reaches either; and the format of each family is told from
 its chat template."""
 
 import itertools
+from dataclasses import replace
 
 import pytest
 
+from hearth.engine.domain import ReasoningPlan
 from hearth.engine.reasoning.formats import detect
+from hearth.engine.reasoning.grammar import after_reasoning
 from hearth.engine.reasoning.splitter import ReasoningSplitter
 
 pytestmark = pytest.mark.unit
@@ -82,3 +85,15 @@ def test_formats_are_told_apart_by_their_templates():
     assert detect(None).name == "none"
     # The config entry's word wins over the template's.
     assert detect(QWEN3, "none").name == "none" and detect(LLAMA3, "think").name == "think"
+
+
+def test_the_answers_grammar_waits_for_the_end_of_the_reasoning():
+    # A schema that refers to itself ("$ref": "#") names the start rule inside a rule; a literal "root" is text.
+    grammar = 'root ::= "{" ( "\\"root\\"" ":" root )? "}" [root]'
+    opened = ReasoningPlan("<think>", "</think>", True, None, (), "</think>")
+    lazy, triggers = after_reasoning(grammar, opened)
+    assert triggers == ("</think>",)
+    assert 'reasoned-answer ::= "{" ( "\\"root\\"" ":" reasoned-answer )? "}" [root]' in lazy
+    assert 'root ::= "</think>" [ \\t\\n]* reasoned-answer' in lazy
+    free, triggers = after_reasoning(grammar, replace(opened, started=False))
+    assert triggers == () and '"<think>" reasoned-thought "</think>"' in free
