@@ -9,6 +9,9 @@ from hearth.desktop import messages as msg
 class ChatTurn:
     role: str  # "user" or "assistant"
     content: str
+    # A reasoning model's thinking before the answer, and how many tokens it took.
+    reasoning: str = ""
+    reasoning_tokens: int = 0
 
 
 @dataclass
@@ -45,15 +48,18 @@ class ChatSession:
         if delta.chat_id != self.active_id or not self.turns:
             return  # a stream the user already stopped or cleared
         self.turns[-1].content += delta.text
+        self.turns[-1].reasoning += delta.reasoning
         self.version += 1
 
     def end(self, ended: msg.ChatEnded, elapsed_seconds: float | None = None) -> None:
         if ended.chat_id != self.active_id:
             return
         self.active_id = None
+        if self.turns:
+            self.turns[-1].reasoning_tokens = ended.reasoning_tokens
         if ended.error:
             self.last_result = f"error: {ended.error}"
-            if self.turns and not self.turns[-1].content:
+            if self.turns and not (self.turns[-1].content or self.turns[-1].reasoning):
                 self.turns.pop()  # nothing was generated; do not send an empty turn back later
         elif ended.cancelled:
             self.last_result = f"stopped after {ended.completion_tokens or 'some'} tokens"
@@ -61,8 +67,9 @@ class ChatSession:
             speed = ""
             if elapsed_seconds and ended.completion_tokens:
                 speed = f", {ended.completion_tokens / elapsed_seconds:.1f} tokens/s overall"
+            thought = f" ({ended.reasoning_tokens} thinking)" if ended.reasoning_tokens else ""
             self.last_result = (
-                f"{ended.prompt_tokens} prompt + {ended.completion_tokens} completion tokens, "
+                f"{ended.prompt_tokens} prompt + {ended.completion_tokens} completion tokens{thought}, "
                 f"finish: {ended.finish_reason or '?'}{speed}"
             )
         self.version += 1

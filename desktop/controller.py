@@ -225,7 +225,10 @@ class DesktopController:
             request = pb.GenerateRequest(model=model_id, prompt=text)
         else:
             turns = [pb.ChatMessage(role="system", content=system_prompt.strip())] if system_prompt.strip() else []
-            turns += [pb.ChatMessage(role=turn.role, content=turn.content) for turn in self.state.chat.history()]
+            turns += [
+                pb.ChatMessage(role=turn.role, content=turn.content, reasoning=turn.reasoning)
+                for turn in self.state.chat.history()
+            ]
             request = pb.GenerateRequest(model=model_id, messages=turns)
         if max_tokens:
             request.max_tokens = max_tokens

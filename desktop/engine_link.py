@@ -231,8 +231,8 @@ class EngineLink:
                 # The playground asks for one sequence; index 0 is it.
                 if getattr(reply, "index", 0) != 0:
                     continue
-                if reply.text:
-                    self._post(msg.ChatDelta(chat_id, reply.text))
+                if reply.text or reply.reasoning:
+                    self._post(msg.ChatDelta(chat_id, reply.text, reasoning=reply.reasoning))
                 if reply.finish_reason:
                     finish = finish_reason_name(reply.finish_reason)
                 if reply.HasField("usage"):
@@ -243,6 +243,7 @@ class EngineLink:
                     finish_reason=finish,
                     prompt_tokens=usage.prompt_tokens if usage else 0,
                     completion_tokens=usage.completion_tokens if usage else 0,
+                    reasoning_tokens=usage.reasoning_tokens if usage else 0,
                 )
             )
         except EngineCallError as exc:

@@ -67,6 +67,8 @@ class TaskEnded:
 class ChatDelta:
     chat_id: int
     text: str
+    # What a reasoning model thought, apart from the answer.
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class ChatEnded:
     completion_tokens: int = 0
     cancelled: bool = False
     error: str = ""
+    # Of completion_tokens, those the model thought with.
+    reasoning_tokens: int = 0
 
 
 @dataclass(frozen=True)

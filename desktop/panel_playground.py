@@ -27,6 +27,8 @@ class PlaygroundPanel:
         self._shown_models = -1
         self._shown_chat = -1
         self._drawn_turns = 0
+        # Whether the last turn was drawn with its reasoning (the header appears with the first thought).
+        self._drawn_reasoning = False
         self._scroll_down = False
 
     def build(self) -> None:
@@ -82,10 +84,15 @@ class PlaygroundPanel:
         if chat.version == self._shown_chat:
             return
         self._shown_chat = chat.version
-        if len(chat.turns) != self._drawn_turns:
+        last = chat.turns[-1] if chat.turns else None
+        if len(chat.turns) != self._drawn_turns or (last is not None and bool(last.reasoning) != self._drawn_reasoning):
             self._draw_turns()
-        elif chat.turns:
-            dpg.set_value(f"playground.turn.{len(chat.turns) - 1}", chat.turns[-1].content or "...")
+        elif last is not None:
+            index = len(chat.turns) - 1
+            dpg.set_value(f"playground.turn.{index}", _shown(last, chat.streaming))
+            if last.reasoning:
+                dpg.set_value(f"playground.reasoning.{index}", last.reasoning)
+                dpg.configure_item(f"playground.thinking.{index}", label=_thinking_label(last, chat.streaming))
         dpg.set_value(RESULT, chat.last_result)
         dpg.configure_item(SEND, enabled=not chat.streaming)
         dpg.configure_item(STOP, enabled=chat.streaming)
@@ -96,6 +103,36 @@ class PlaygroundPanel:
         dpg.delete_item(TRANSCRIPT, children_only=True)
         for index, turn in enumerate(chat.turns):
             dpg.add_text("You" if turn.role == "user" else "Model", parent=TRANSCRIPT, color=ROLE_COLOURS[turn.role])
-            dpg.add_text(turn.content or "...", parent=TRANSCRIPT, tag=f"playground.turn.{index}", wrap=0, indent=12)
+            if turn.reasoning:
+                streaming = chat.streaming and index == len(chat.turns) - 1
+                with dpg.collapsing_header(
+                    label=_thinking_label(turn, streaming),
+                    parent=TRANSCRIPT,
+                    tag=f"playground.thinking.{index}",
+                    default_open=False,
+                    indent=12,
+                ):
+                    dpg.add_text(turn.reasoning, tag=f"playground.reasoning.{index}", wrap=0, color=theme.MUTED)
+            dpg.add_text(
+                _shown(turn, chat.streaming and index == len(chat.turns) - 1),
+                parent=TRANSCRIPT,
+                tag=f"playground.turn.{index}",
+                wrap=0,
+                indent=12,
+            )
             dpg.add_spacer(parent=TRANSCRIPT, height=4)
         self._drawn_turns = len(chat.turns)
+        self._drawn_reasoning = bool(chat.turns and chat.turns[-1].reasoning)
+
+
+def _shown(turn, streaming: bool) -> str:
+    if turn.content or streaming:
+        return turn.content or "..."
+    return "(no answer: max tokens reached while thinking)" if turn.reasoning else "..."
+
+
+def _thinking_label(turn, streaming: bool) -> str:
+    """The header over a turn's reasoning: its token count once known."""
+    if streaming:
+        return "Thinking..."
+    return f"Thought for {turn.reasoning_tokens} tokens" if turn.reasoning_tokens else "Thoughts"

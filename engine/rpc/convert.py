@@ -153,8 +153,8 @@ def _message_dict(i: int, message: pb.ChatMessage) -> dict:
         raise InvalidArgument(f"Unsupported role '{message.role}'; use one of {sorted(_ROLES)}", param="messages.role")
     result: dict = {"role": message.role, "content": message.content}
     if message.reasoning and message.role == "assistant":
-        # The name templates read (Qwen3's, DeepSeek's); most drop it from earlier turns.
-        result["reasoning_content"] = message.reasoning
+        # The names templates read (Qwen3's and DeepSeek's; gpt-oss's); most drop it from earlier turns.
+        result["reasoning_content"] = result["thinking"] = message.reasoning
     if message.tool_calls:
         if message.role != "assistant":
             raise InvalidArgument("Only assistant messages carry 'tool_calls'", param=f"messages[{i}].tool_calls")

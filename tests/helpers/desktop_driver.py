@@ -182,6 +182,8 @@ class ScriptDriver:
         if kind == "text":
             # What the window shows, not what the state holds: checks the panels' wiring too.
             return lambda: dpg.does_item_exist(step["item"]) and step["contains"] in str(dpg.get_value(step["item"]))
+        if kind == "label":
+            return lambda: dpg.does_item_exist(step["item"]) and step["contains"] in str(dpg.get_item_label(step["item"]))
         if kind == "chat_done":
             return lambda: bool(state.chat.turns) and not state.chat.streaming
         if kind == "request_logged":

@@ -163,6 +163,23 @@ def test_a_chat_sends_the_history_with_system_prompt_and_options(controller):
     assert not second.HasField("max_tokens")
 
 
+def test_a_reasoning_reply_keeps_its_thinking_apart_and_sends_it_back(controller):
+    controller.send_chat("m", "Hello")
+    chat_id = controller.state.chat.active_id
+    controller.inbox.put(msg.ChatDelta(chat_id, "", reasoning="They greet me."))
+    controller.inbox.put(msg.ChatDelta(chat_id, "Hi."))
+    ended = msg.ChatEnded(chat_id, finish_reason="stop", prompt_tokens=5, completion_tokens=6, reasoning_tokens=4)
+    controller.inbox.put(ended)
+    controller.pump()
+    reply = controller.state.chat.turns[-1]
+    assert (reply.reasoning, reply.content, reply.reasoning_tokens) == ("They greet me.", "Hi.", 4)
+    assert "(4 thinking)" in controller.state.chat.last_result
+    controller.send_chat("m", "More?")
+    _, _, second = controller.link.calls[-1]
+    # The template decides whether earlier thinking is kept: the engine gets it.
+    assert [m.reasoning for m in second.messages] == ["", "They greet me.", ""]
+
+
 def test_a_raw_prompt_is_sent_alone_without_the_template(controller):
     controller.send_chat("m", "Hello", system_prompt="ignored")
     controller.inbox.put(msg.ChatEnded(controller.state.chat.active_id, finish_reason="stop"))

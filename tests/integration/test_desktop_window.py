@@ -26,7 +26,7 @@ from hearth.engine.v1 import engine_pb2 as pb
 from hearth.engine.v1 import engine_pb2_grpc
 from tests.helpers.gguf_factory import write_tiny_llama
 from tests.helpers.models import DEFAULT_MODEL_ID
-from tests.helpers.servers import base_env, free_port
+from tests.helpers.servers import EngineProcess, base_env, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -270,3 +270,40 @@ def test_a_new_user_installs_the_default_model_from_the_window_and_chats(tmp_pat
     assert report["requests"][0]["outcome"] == "completed"
     assert_not_blank(empty)
     assert_not_blank(chat)
+
+
+def test_a_reasoning_models_thinking_shows_apart_with_its_token_count(no_config, tmp_path):
+    from hearth.engine.llama.tiny_model import write_tiny_llama as write_marked_llama
+
+    # A tiny think-tag model whose template opens the reasoning (DeepSeek-R1's way): greedy decoding thinks on.
+    models = tmp_path / "models"
+    models.mkdir()
+    template = (
+        "{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}"
+        "{% if add_generation_prompt %}<assistant><think>\n{% endif %}"
+    )
+    write_marked_llama(models / "thinker.gguf", seed=3, chat_template=template, added_tokens=("<think>", "</think>"))
+    engine = EngineProcess(models, no_config, tmp_path / "engine.log")
+    try:
+        script = [
+            {"wait": "engine", "timeout": 30},
+            {"tab": "playground"},
+            {"set": "playground.model", "value": "thinker"},
+            {"set": "playground.temperature", "value": 0.0},
+            {"set": "playground.max_tokens", "value": 16},
+            {"set": "playground.input", "value": "Why is the sky blue?"},
+            {"click": "playground.send"},
+            {"wait": "chat_done", "timeout": 120},
+            {"wait": "label", "item": "playground.thinking.1", "contains": "Thought for 16 tokens", "timeout": 10},
+            {"screenshot": str(tmp_path / "thinking.png")},
+            {"quit": True},
+        ]
+        env = base_env(models, no_config, LLM_ENGINE_ADDRESS=engine.address, LLM_SERVER_PORT=str(free_port()))
+        report, _ = run_window(script, tmp_path, env, "--no-start-server")
+    finally:
+        engine.stop()
+    reply = report["chat"][1]
+    assert reply["reasoning"] and reply["reasoning_tokens"] == 16
+    assert "<think>" not in reply["reasoning"] + reply["content"]
+    assert "(16 thinking)" in report["chat_result"]
+    assert_not_blank(tmp_path / "thinking.png")
