@@ -1,7 +1,8 @@
 """One sequence's reasoning as the scheduler follows it, token by token:
 how many tokens it has thought, and, once a budget is spent while it still
 reasons, the tokens that close the reasoning (fed instead of sampled) so
-that the answer follows."""
+that the answer follows: at the first token after the budget that does not
+leave a character unfinished."""
 
 import codecs
 
@@ -23,7 +24,10 @@ class ReasoningTracker:
     def forced_token(self) -> int | None:
         """The token to feed next instead of sampling one; None: sample."""
         if not self._forced and not self._closing and self._budget is not None:
-            if self._splitter.reasoning and self.tokens >= self._budget:
+            # Never inside a character: a byte token may have begun one (the
+            # close tag would cut it, and a grammar would refuse the tag).
+            inside_character = bool(self._decoder.getstate()[0])
+            if self._splitter.reasoning and self.tokens >= self._budget and not inside_character:
                 self._closing = True
                 self._forced = list(self._close)
         return self._forced.pop(0) if self._forced else None

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from hearth.engine.domain import ToolSpec
+from hearth.engine.llama.backend import load_backends
 from hearth.engine.tools.extractors import AutoExtractor
 from hearth.engine.tools.planning import plan_tools
 from tests.helpers.gguf_factory import write_tiny_llama
@@ -17,6 +18,8 @@ from tests.helpers.tools import NAMES, OPENCODE_LIKE, SEARCH, WEATHER, params, r
 def tiny_llm(tmp_path_factory):
     from llama_cpp import Llama
 
+    # The CPU backend is a library of its own, loaded as the engine loads it (run alone, nothing else has).
+    load_backends()
     path = write_tiny_llama(Path(tmp_path_factory.mktemp("tiny")) / "tiny.gguf")
     llm = Llama(str(path), n_ctx=512, n_threads=1, verbose=False)
     yield llm

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from hearth.engine.domain import ReasoningPlan
+from hearth.engine.reasoning.budget import ReasoningTracker
 from hearth.engine.reasoning.formats import detect
 from hearth.engine.reasoning.grammar import after_reasoning
 from hearth.engine.reasoning.splitter import ReasoningSplitter
@@ -97,3 +98,11 @@ def test_the_answers_grammar_waits_for_the_end_of_the_reasoning():
     assert 'root ::= "</think>" [ \\t\\n]* reasoned-answer' in lazy
     free, triggers = after_reasoning(grammar, replace(opened, started=False))
     assert triggers == () and '"<think>" reasoned-thought "</think>"' in free
+
+
+def test_the_budget_never_closes_the_reasoning_inside_a_character():
+    tracker = ReasoningTracker(ReasoningPlan("<think>", "</think>", True, 1, (7,), "</think>"))
+    tracker.observe("€".encode()[:1])  # a byte token that begins a three-byte character
+    assert tracker.tokens == 1 and tracker.forced_token() is None
+    tracker.observe("€".encode()[1:])
+    assert tracker.forced_token() == 7 and tracker.forced_token() is None
