@@ -214,6 +214,8 @@ class ReasoningPlan:
     close_tokens: tuple[int, ...]
     # The text that ends the reasoning and begins the answer (close_tokens' text).
     closing: str = ""
+    # Harmony: the message the prompt leaves open (its header so far), read by the output's parser.
+    opened: str = ""
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,11 @@ from hearth.engine.generation.validation import ValidGenerateParams
 from hearth.engine.grammar.json_schema import json_object_grammar, json_schema_grammar
 from hearth.engine.llama.model import MAX_BYTES_PER_TOKEN, LlamaModel
 from hearth.engine.llama.sampling import GrammarRefused, Sampler
-from hearth.engine.reasoning.formats import ReasoningFormat
+from hearth.engine.reasoning.formats import HARMONY, ReasoningFormat
 from hearth.engine.reasoning.grammar import after_reasoning
+from hearth.engine.reasoning.harmony import END, open_message
 from hearth.engine.templates.chat_template import ChatTemplate, normalize_messages
-from hearth.engine.tools.planning import ToolPlan, plan_tools
+from hearth.engine.tools.planning import ToolPlan, harmony_tools, plan_tools
 
 
 class ServedModel(Protocol):
@@ -79,6 +80,8 @@ def output_plan(served: ServedModel, params: GenerateParams) -> tuple[ToolPlan, 
     if params.tools:
         template = served.template
         plan = plan_tools(params, template.family if template else None, template.source if template else None)
+        if served.reasoning.name == HARMONY:
+            plan = harmony_tools(plan, params.tools)
     grammar, triggers, param = plan.grammar, plan.grammar_triggers, "tools"
     if params.response_format == "json_object":
         grammar, triggers, param = json_object_grammar(), (), "response_format"
@@ -150,10 +153,12 @@ def _tokens(served: ServedModel, params: GenerateParams, text: str) -> list[int]
     return tokens
 
 
-def reasoning_plan(served: ServedModel, params: GenerateParams, prompt: str) -> ReasoningPlan | None:
+def reasoning_plan(served: ServedModel, params: GenerateParams, prompt: str, plan: ToolPlan) -> ReasoningPlan | None:
     """How the scheduler follows this request's reasoning: None for a model
     that does not reason, or a raw prompt. Off, where no template switch
-    turned it off, is a budget of 0: the engine closes what the model opens."""
+    turned it off, is a budget of 0: the engine closes what the model opens.
+    A harmony model forced to call a tool ends its analysis without opening
+    the final channel: the call's commentary message follows."""
     fmt = served.reasoning
     if not fmt.reasons or params.messages is None:
         return None
@@ -161,8 +166,13 @@ def reasoning_plan(served: ServedModel, params: GenerateParams, prompt: str) -> 
     budget = params.reasoning.budget_tokens
     if params.reasoning.enabled is False:
         budget = 0
-    close = _close_tokens(served.model, fmt.closing)
-    return ReasoningPlan(fmt.open_tag, fmt.close_tag, started, budget, close, fmt.closing)
+    closing, opened = fmt.closing, ""
+    if fmt.name == HARMONY:
+        opened = open_message(prompt)
+        if plan.forced:
+            closing = END
+    close = _close_tokens(served.model, closing)
+    return ReasoningPlan(fmt.open_tag, fmt.close_tag, started, budget, close, closing, opened)
 
 
 def _close_tokens(model: LlamaModel, tag: str) -> tuple[int, ...]:
@@ -200,7 +210,7 @@ def prepare(served: ServedModel, params: ValidGenerateParams) -> Prepared:
             param=_input_param(params),
             model=served.id,
         )
-    reasoning = reasoning_plan(served, params, text)
+    reasoning = reasoning_plan(served, params, text, plan)
     if reasoning is not None and sampling.grammar and not sampling.grammar_triggers:
         # A forced call or JSON answer comes after the thinking, not instead of it.
         grammar, triggers = after_reasoning(sampling.grammar, reasoning)

@@ -29,7 +29,7 @@ class ModelEntry(BaseModel):
     context_window: int | None = Field(default=None, ge=256, le=1_048_576)
     max_output_tokens: int | None = Field(default=None, ge=1, le=1_048_576)
     chat_template: str | None = Field(default=None, description="Jinja chat template overriding the file's.")
-    reasoning_format: Literal["think", "none"] | None = Field(
+    reasoning_format: Literal["think", "harmony", "none"] | None = Field(
         default=None, description="How the model marks its reasoning, overriding what its template suggests."
     )
 

@@ -3,9 +3,12 @@ llama.cpp's common chat code tells formats apart), or set in its config entry.""
 
 from dataclasses import dataclass
 
+from hearth.engine.reasoning.harmony import CHANNEL, END, OPEN_ANALYSIS, TO_FINAL
+
 THINK = "think"
+HARMONY = "harmony"
 NONE = "none"
-FORMATS = (THINK, NONE)
+FORMATS = (THINK, HARMONY, NONE)
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,12 @@ def think_tags(template: str | None) -> ReasoningFormat:
     )
 
 
+def harmony(template: str | None) -> ReasoningFormat:
+    """gpt-oss: the analysis channel is the reasoning; the engine ends it by opening the final channel."""
+    effort = "reasoning_effort" if template and "reasoning_effort" in template else ""
+    return ReasoningFormat(HARMONY, OPEN_ANALYSIS, END, effort=effort, answer_opening=TO_FINAL)
+
+
 def detect(template: str | None, override: str | None = None) -> ReasoningFormat:
     """The format of a model whose chat template is ``template``; ``override``
     (a name from FORMATS) wins. Think-tag families (DeepSeek-R1 and its
@@ -49,6 +58,8 @@ def detect(template: str | None, override: str | None = None) -> ReasoningFormat
     reasoning in the generation prompt or to drop earlier turns' thinking."""
     if override == NONE:
         return NO_REASONING
+    if override == HARMONY or (override is None and template and CHANNEL in template):
+        return harmony(template)
     if override == THINK or (template and ("</think>" in template or "<think>" in template)):
         return think_tags(template)
     return NO_REASONING

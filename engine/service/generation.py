@@ -21,9 +21,10 @@ from hearth.engine.domain import (
 from hearth.engine.errors import EngineError
 from hearth.engine.events import EventBus
 from hearth.engine.generation.output import ToolCallReader
-from hearth.engine.generation.prepare import prepare
+from hearth.engine.generation.prepare import Prepared, prepare
 from hearth.engine.generation.validation import validate_generate
-from hearth.engine.reasoning.reader import ReasoningReader
+from hearth.engine.reasoning.formats import HARMONY
+from hearth.engine.reasoning.reader import HarmonyReader, ReasoningReader
 from hearth.engine.runtime.runtime import ModelRuntime
 from hearth.engine.service.models import ModelService
 from hearth.engine.service.telemetry import RequestRecord
@@ -36,6 +37,20 @@ def _read(readers: list, event) -> list:
     for reader in readers:
         events = [out for each in events for out in reader.read(each)]
     return events
+
+
+def _readers(reasoning_format: str, prepared: Prepared) -> list:
+    """What reads the output's text: a harmony model's channels and calls
+    together; otherwise the reasoning apart, then tool calls out of the answer."""
+    plan = prepared.plan
+    if prepared.reasoning is not None and reasoning_format == HARMONY:
+        return [HarmonyReader(prepared.reasoning, plan.tool_names, plan.parallel)]
+    readers: list = []
+    if prepared.reasoning is not None:
+        readers.append(ReasoningReader(prepared.reasoning))
+    if plan.extracts:
+        readers.append(ToolCallReader(plan.new_extractor))
+    return readers
 
 
 @dataclass
@@ -71,11 +86,7 @@ class GenerationService:
                     samplers=prepared.samplers,
                     reasoning=prepared.reasoning,
                 )
-                readers = []
-                if prepared.reasoning is not None:
-                    readers.append(ReasoningReader(prepared.reasoning))
-                if prepared.plan.extracts:
-                    readers.append(ToolCallReader(prepared.plan.new_extractor))
+                readers = _readers(loaded.reasoning.name, prepared)
                 try:
                     loaded.scheduler.submit(job)
                 except BaseException:

@@ -33,7 +33,7 @@ class ToolCallExtractor:
         return "", []
 
 
-class _Calls:
+class CallCollector:
     """Turns parsed calls into ToolCalls: names checked, at most one call unless parallel."""
 
     def __init__(self, names: frozenset[str], parallel: bool):
@@ -62,7 +62,7 @@ class AutoExtractor(ToolCallExtractor):
     is dropped."""
 
     def __init__(self, names: frozenset[str], parallel: bool):
-        self._calls = _Calls(names, parallel)
+        self._calls = CallCollector(names, parallel)
         self._buffer = ""
         self._active: _Format | None = None
         self._at_start = True
@@ -183,7 +183,7 @@ class ForcedExtractor(ToolCallExtractor):
     shown as the text it was."""
 
     def __init__(self, names: frozenset[str], parallel: bool):
-        self._calls = _Calls(names, parallel)
+        self._calls = CallCollector(names, parallel)
         self._buffer = ""
         self._given = 0
 

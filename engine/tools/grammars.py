@@ -20,10 +20,10 @@ _LAZY_MARKERS = {"<tool_call>": ("</tool_call>", False), "<|tool_call|>": ("<|/t
 _FAMILY_MARKERS = {"chatml": "<tool_call>", "gemma": "<tool_call>", "phi3": "<|tool_call|>"}
 
 
-def _call_rules(tools: tuple[ToolSpec, ...]) -> dict[str, str]:
-    """Rules with ``call`` at the top: {"name": <a tool's name>, "arguments": <its arguments>}."""
+def _argument_rules(tools: tuple[ToolSpec, ...]) -> tuple[dict[str, str], list[str]]:
+    """Rules for each tool's arguments object, and the name of each one's top rule."""
     rules: dict[str, str] = {}
-    alternatives = []
+    tops = []
     for index, tool in enumerate(tools):
         args_name = f"tool-{index}-args"
         try:
@@ -37,6 +37,15 @@ def _call_rules(tools: tuple[ToolSpec, ...]) -> dict[str, str]:
             log.warning("tool %r: arguments grammar falls back to any object (%s)", tool.name, exc.message)
             top, args_rules = schema_rules({}, args_name)
             merge_rules(rules, args_rules)
+        tops.append(top)
+    return rules, tops
+
+
+def _call_rules(tools: tuple[ToolSpec, ...]) -> dict[str, str]:
+    """Rules with ``call`` at the top: {"name": <a tool's name>, "arguments": <its arguments>}."""
+    rules, tops = _argument_rules(tools)
+    alternatives = []
+    for index, (tool, top) in enumerate(zip(tools, tops, strict=True)):
         call_name = f"tool-{index}-call"
         rules[call_name] = (
             f'"{{" space {gbnf_literal(json.dumps("name"))} space ":" space {gbnf_literal(json.dumps(tool.name))} space '
@@ -45,6 +54,21 @@ def _call_rules(tools: tuple[ToolSpec, ...]) -> dict[str, str]:
         alternatives.append(call_name)
     rules["call"] = " | ".join(alternatives)
     return rules
+
+
+def harmony_call_grammar(tools: tuple[ToolSpec, ...]) -> str:
+    """One call as gpt-oss writes it: a commentary message addressed to the
+    tool (its header's ``<|start|>assistant`` optional, as when the prompt
+    wrote it), the body the JSON arguments; then only the end of the output
+    (<|call|>, an end-of-generation token) may follow."""
+    rules, tops = _argument_rules(tools)
+    alternatives = []
+    for index, (tool, top) in enumerate(zip(tools, tops, strict=True)):
+        rules[f"tool-{index}-call"] = f"{gbnf_literal('functions.' + tool.name + ' <|constrain|>json<|message|>')} {top}"
+        alternatives.append(f"tool-{index}-call")
+    opening = f"{gbnf_literal('<|start|>assistant')}? {gbnf_literal('<|channel|>commentary to=')}"
+    rules["root"] = f"{opening} ({' | '.join(alternatives)})"
+    return format_rules(rules)
 
 
 def forced_call_grammar(tools: tuple[ToolSpec, ...], *, parallel: bool) -> str:

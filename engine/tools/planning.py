@@ -14,6 +14,7 @@ from hearth.engine.tools.extractors import (
 from hearth.engine.tools.grammars import (
     call_marker,
     forced_call_grammar,
+    harmony_call_grammar,
     lazy_call_grammar,
 )
 
@@ -57,9 +58,7 @@ class ToolPlan:
         return AutoExtractor(self.tool_names, self.parallel)
 
 
-def plan_tools(
-    params: GenerateParams, template_family: str | None, template_source: str | None = None
-) -> ToolPlan:
+def plan_tools(params: GenerateParams, template_family: str | None, template_source: str | None = None) -> ToolPlan:
     """The plan for ``params``' tools; ``template_family`` is the built-in
     template's name ("gemma", "llama3", "chatml", "mistral", "phi3") or None
     for a model's own template (then the family is guessed from its text,
@@ -86,3 +85,15 @@ def plan_tools(
         return plan
     grammar = lazy_call_grammar(tools, start=marker, parallel=parallel)
     return replace(plan, grammar=grammar, grammar_triggers=(marker,))
+
+
+def harmony_tools(plan: ToolPlan, tools: tuple[ToolSpec, ...]) -> ToolPlan:
+    """``plan`` for gpt-oss, which addresses a call to its tool in a
+    commentary message: a forced call gets that message's grammar; calls the
+    model chooses to make need none (the harmony reader finds them)."""
+    if not plan.extracts:
+        return plan
+    if plan.forced:
+        chosen = tuple(tool for tool in tools if tool.name in plan.tool_names)
+        return replace(plan, grammar=harmony_call_grammar(chosen), grammar_triggers=())
+    return replace(plan, grammar=None, grammar_triggers=())
