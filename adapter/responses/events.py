@@ -2,7 +2,8 @@
 sequence_number: response.created and .in_progress; per output item
 output_item.added, for a reasoning item (first, when the model thinks)
 content_part.added, reasoning_text.delta…, reasoning_text.done and
-content_part.done, for a message content_part.added, output_text.delta…,
+content_part.done (with reasoning_summary_part/_text events beside them
+when a summary is asked for), for a message content_part.added, output_text.delta…,
 output_text.done and content_part.done, for a function call
 function_call_arguments.delta and .done; output_item.done; then
 response.completed, response.incomplete (max_output_tokens cut it, and the
@@ -21,6 +22,7 @@ from hearth.adapter.responses.translate import (
     new_id,
     reasoning_item,
     response_object,
+    summarized,
     usage_of,
 )
 from hearth.client import EngineCallError, finish_reason_name
@@ -43,28 +45,44 @@ class _OpenMessage:
     item_id: str
     index: int
     texts: list[str]
+    # A reasoning item whose summary was asked for: its summary part streams beside its text.
+    summary: bool = False
 
 
 def _reasoning_started(event, reasoning: _OpenMessage, item: dict) -> list[Event]:
     where = {"item_id": reasoning.item_id, "output_index": reasoning.index}
-    return [
+    started = [
         event("response.output_item.added", output_index=reasoning.index, item=item),
         event("response.content_part.added", **where, content_index=0, part={"type": "reasoning_text", "text": ""}),
     ]
+    if reasoning.summary:
+        part = {"type": "summary_text", "text": ""}
+        started.append(event("response.reasoning_summary_part.added", **where, summary_index=0, part=part))
+    return started
+
+
+def _reasoning_delta(event, reasoning: _OpenMessage, delta: str) -> list[Event]:
+    where = {"item_id": reasoning.item_id, "output_index": reasoning.index}
+    deltas = [event("response.reasoning_text.delta", **where, content_index=0, delta=delta)]
+    if reasoning.summary:
+        deltas.append(event("response.reasoning_summary_text.delta", **where, summary_index=0, delta=delta))
+    return deltas
 
 
 def _reasoning_done(event, reasoning: _OpenMessage) -> list[Event]:
     text = "".join(reasoning.texts)
-    where = {"item_id": reasoning.item_id, "output_index": reasoning.index, "content_index": 0}
-    return [
-        event("response.reasoning_text.done", **where, text=text),
-        event("response.content_part.done", **where, part={"type": "reasoning_text", "text": text}),
-        event(
-            "response.output_item.done",
-            output_index=reasoning.index,
-            item=reasoning_item(reasoning.item_id, text),
-        ),
+    where = {"item_id": reasoning.item_id, "output_index": reasoning.index}
+    done = [
+        event("response.reasoning_text.done", **where, content_index=0, text=text),
+        event("response.content_part.done", **where, content_index=0, part={"type": "reasoning_text", "text": text}),
     ]
+    if reasoning.summary:
+        part = {"type": "summary_text", "text": text}
+        done.append(event("response.reasoning_summary_text.done", **where, summary_index=0, text=text))
+        done.append(event("response.reasoning_summary_part.done", **where, summary_index=0, part=part))
+    item = reasoning_item(reasoning.item_id, text, summary=reasoning.summary)
+    done.append(event("response.output_item.done", output_index=reasoning.index, item=item))
+    return done
 
 
 def _message_done(event, message: _OpenMessage, status: str) -> list[Event]:
@@ -99,7 +117,7 @@ async def response_events(
     yield event("response.created", response=response("in_progress"))
     yield event("response.in_progress", response=response("in_progress"))
     try:
-        async for done in _output_events(stream, event, output, prepared, response):
+        async for done in _output_events(stream, event, output, prepared, response, summarized(request)):
             yield done
     except (ApiError, EngineCallError) as exc:
         error = as_api_error(exc)
@@ -107,25 +125,22 @@ async def response_events(
         yield event("response.failed", response=response("failed", error=error_fields(error)))
 
 
-async def _output_events(stream, event, output: list[dict], prepared: Prepared, response) -> AsyncIterator[Event]:
+async def _output_events(
+    stream, event, output: list[dict], prepared: Prepared, response, summary: bool
+) -> AsyncIterator[Event]:
     open_message: _OpenMessage | None = None
     thinking: _OpenMessage | None = None
     finish = "stop"
     async for message in stream:
         if message.reasoning:
             if thinking is None:
-                thinking = _OpenMessage(new_id("rs"), len(output), [])
+                thinking = _OpenMessage(new_id("rs"), len(output), [], summary)
                 output.append(reasoning_item(thinking.item_id, "", "in_progress"))
                 for started in _reasoning_started(event, thinking, output[-1]):
                     yield started
             thinking.texts.append(message.reasoning)
-            yield event(
-                "response.reasoning_text.delta",
-                item_id=thinking.item_id,
-                output_index=thinking.index,
-                content_index=0,
-                delta=message.reasoning,
-            )
+            for delta in _reasoning_delta(event, thinking, message.reasoning):
+                yield delta
         if thinking is not None and (message.text or message.tool_calls or message.HasField("usage")):
             # The reasoning is over once the answer (or the end) comes.
             for done in _reasoning_done(event, thinking):

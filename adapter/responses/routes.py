@@ -22,6 +22,7 @@ from hearth.adapter.responses.translate import (
     reasoning_item,
     response_object,
     responses_to_generate,
+    summarized,
     usage_of,
 )
 
@@ -93,7 +94,7 @@ async def create_response(body: ResponsesRequest, request: Request):
     result = await collect(stream, 1)
     choice = result.choices[0]
     status = "incomplete" if choice.finish_reason == "length" else "completed"
-    output = [reasoning_item(new_id("rs"), choice.reasoning)] if choice.reasoning else []
+    output = [reasoning_item(new_id("rs"), choice.reasoning, summary=summarized(body))] if choice.reasoning else []
     output += [message_item(new_id("msg"), choice.text, status)] if choice.text else []
     output.extend(function_call_item(call, prepared.names) for call in choice.tool_calls)
     answer = response_object(

@@ -15,6 +15,7 @@ _TOOL_CHOICES = {"auto": pb.TOOL_CHOICE_AUTO, "none": pb.TOOL_CHOICE_NONE, "requ
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text", "reasoning_text"})
 # Items of earlier turns that carry nothing the model reads again.
 _SKIPPED_ITEMS = frozenset({"reasoning"})
+_SUMMARIES = ("auto", "concise", "detailed")
 # Tool types offered to the model (and so listed in the Response's tools).
 _OFFERED_TOOLS = frozenset({"function", "namespace"})
 
@@ -241,10 +242,22 @@ def responses_to_generate(request: ResponsesRequest, response_id: str, history: 
     return Prepared(generate, left_out, names, input_items_of(request))
 
 
-def reasoning_item(item_id: str, text: str, status: str = "completed") -> dict:
+def _reasoning_option(request: ResponsesRequest, name: str) -> str | None:
+    value = (request.reasoning or {}).get(name)
+    return value if isinstance(value, str) else None
+
+
+def summarized(request: ResponsesRequest) -> bool:
+    """Whether the request asks for a summary of the reasoning (``reasoning.summary``).
+    No model here writes one apart: the summary given is the thinking itself."""
+    return (request.reasoning or {}).get("summary") in _SUMMARIES
+
+
+def reasoning_item(item_id: str, text: str, status: str = "completed", *, summary: bool = False) -> dict:
     """A reasoning model's thinking, before the answer; as first announced (in_progress) without content."""
     content = [] if status == "in_progress" else [{"type": "reasoning_text", "text": text}]
-    return {"type": "reasoning", "id": item_id, "status": status, "summary": [], "content": content}
+    summaries = [{"type": "summary_text", "text": text}] if summary and status != "in_progress" else []
+    return {"type": "reasoning", "id": item_id, "status": status, "summary": summaries, "content": content}
 
 
 def message_item(item_id: str, text: str, status: str = "completed") -> dict:
@@ -318,5 +331,5 @@ def response_object(
         "truncation": request.truncation or "disabled",
         "metadata": request.metadata or {},
         "store": stored,
-        "reasoning": {"effort": None, "summary": None},
+        "reasoning": {"effort": _reasoning_option(request, "effort"), "summary": _reasoning_option(request, "summary")},
     }

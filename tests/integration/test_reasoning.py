@@ -168,6 +168,23 @@ def test_responses_api_gives_a_reasoning_item_before_the_message(server):
     assert [item.type for item in off.output] == ["message"] and off.usage.output_tokens_details.reasoning_tokens == 0
 
 
+def test_responses_api_gives_the_summary_asked_for(server):
+    # Codex asks for reasoning.summary "auto" and shows the summary; no model here writes one apart.
+    client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="unused", max_retries=0, timeout=60)
+    fields = {"model": OPENS, "input": MESSAGES, "max_output_tokens": MAX_TOKENS, "temperature": 0, "store": False}
+    whole = client.responses.create(**fields, reasoning={"summary": "auto"})
+    [item] = whole.output
+    assert [part.text for part in item.summary] == [item.content[0].text] and whole.reasoning.summary == "auto"
+    events = list(client.responses.create(**fields, reasoning={"summary": "auto"}, stream=True))
+    types = [event.type for event in events]
+    assert types.index("response.reasoning_summary_part.added") < types.index("response.reasoning_summary_text.delta")
+    assert types.index("response.reasoning_summary_text.done") < types.index("response.reasoning_summary_part.done")
+    summary = "".join(event.delta for event in events if event.type == "response.reasoning_summary_text.delta")
+    assert summary == item.content[0].text == events[-1].response.output[0].summary[0].text
+    # Not asked for, there is none.
+    assert client.responses.create(**fields).output[0].summary == []
+
+
 def test_anthropic_thinking_blocks_come_before_the_text(server):
     client = anthropic.Anthropic(base_url=server.base_url, api_key="unused", max_retries=0, timeout=60)
     fields = {
