@@ -4,19 +4,24 @@
 ``<|end|>``, ``<|call|>`` or ``<|return|>``. The ``analysis`` channel is the
 reasoning; ``final`` and ``commentary`` without a recipient are the answer; a
 message addressed ``to=functions.NAME`` is a call of that tool (its body the
-JSON arguments). Text outside any message is answer text; no marker leaks."""
+JSON arguments). Text outside any message is answer text; no marker leaks
+(a header's marker written where no header is, is dropped)."""
 
 import json
 import re
 
 START, CHANNEL, MESSAGE = "<|start|>", "<|channel|>", "<|message|>"
 END, CALL, RETURN = "<|end|>", "<|call|>", "<|return|>"
+CONSTRAIN = "<|constrain|>"
 # The reasoning as the tracker follows it, and what ends it and opens the answer.
 OPEN_ANALYSIS = CHANNEL + "analysis" + MESSAGE
 TO_FINAL = END + START + "assistant" + CHANNEL + "final" + MESSAGE
 _ENDS = (END, CALL, RETURN, START)
 _OPENS = (START, CHANNEL)
-_LONGEST = max(map(len, (*_ENDS, CHANNEL, MESSAGE)))
+# Header markers met where no header is (in a body, between messages): not the model's words, dropped.
+_STRAY = (CHANNEL, MESSAGE, CONSTRAIN)
+_MARKERS = (*_ENDS, *_STRAY)
+_LONGEST = max(map(len, _MARKERS))
 # A header longer than this is not one: it is shown as the text it was.
 MAX_HEADER_CHARS = 512
 _CHANNEL_NAME = re.compile(r"<\|channel\|>\s*([\w.-]*)")
@@ -31,8 +36,7 @@ def _held(text: str) -> int:
     if at < 0:
         return 0
     tail = text[at:]
-    markers = (*_ENDS, CHANNEL, MESSAGE)
-    return len(tail) if any(m.startswith(tail) for m in markers) and len(tail) < _LONGEST else 0
+    return len(tail) if any(m.startswith(tail) for m in _MARKERS) and len(tail) < _LONGEST else 0
 
 
 def open_message(prompt: str) -> str:
@@ -123,6 +127,8 @@ class HarmonyParser:
         self._recipient = recipient.group(1) if recipient else ""
 
     def _give(self, text: str, reasoning: list[str], answer: list[str]) -> None:
+        for marker in _STRAY:
+            text = text.replace(marker, "")
         if not text:
             return
         if self._state == _BODY and self._recipient:

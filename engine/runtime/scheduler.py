@@ -357,8 +357,8 @@ class BatchScheduler:
             token = slot.sampler.sample(self.context, slot.logits_at)
         else:
             slot.sampler.accept(token)
-        # Once the reasoning has ended, the answer's tokens cost nothing more here.
-        if slot.reasoning is not None and slot.reasoning.following:
+        # Once the reasoning has ended, the answer's tokens cost nothing more here; the end is not a thought.
+        if slot.reasoning is not None and slot.reasoning.following and not self._model.is_end_of_generation(token):
             slot.reasoning.observe(self._model.token_piece(token, special=True))
         counted = slot.output.generated
         text, finish = slot.output.push(token)

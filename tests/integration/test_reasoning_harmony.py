@@ -137,14 +137,14 @@ def test_openai_chat_streams_the_analysis_before_the_final_channel(server):
 def test_responses_api_gives_the_analysis_as_a_reasoning_item(server):
     client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="unused", max_retries=0, timeout=60)
     fields = {"model": ANALYSING, "input": MESSAGES, "max_output_tokens": MAX_TOKENS, "temperature": 0, "store": False}
-    extra = {"logit_bias": NO_END}
-    whole = client.responses.create(**fields, extra_body=extra)
-    assert [item.type for item in whole.output] == ["reasoning"]
-    events = list(client.responses.create(**fields, extra_body=extra, stream=True))
+    # Responses has no budget or bias: this model thinks past max_output_tokens.
+    whole = client.responses.create(**fields)
+    assert [item.type for item in whole.output] == ["reasoning"] and whole.status == "incomplete"
+    events = list(client.responses.create(**fields, stream=True))
     streamed = "".join(event.delta for event in events if event.type == "response.reasoning_text.delta")
     assert streamed == whole.output[0].content[0].text and no_markers(streamed)
     # Effort "none": a model that cannot stop thinking has its analysis ended at once by the engine.
-    off = client.responses.create(**fields, extra_body={"logit_bias": NO_MARKERS}, reasoning={"effort": "none"})
+    off = client.responses.create(**fields, reasoning={"effort": "none"})
     assert [item.type for item in off.output] == ["message"] and off.usage.output_tokens_details.reasoning_tokens == 0
     assert no_markers(off.output_text)
 
@@ -193,3 +193,70 @@ def test_a_forced_call_is_a_commentary_message_after_the_analysis(server, model)
         # The prompt opened the analysis: the grammar waited for its end, which the budget wrote.
         assert choice["message"]["reasoning_content"]
         assert body["usage"]["completion_tokens_details"]["reasoning_tokens"] == BUDGET
+
+
+def test_earlier_thinking_reaches_the_template_from_every_api(server):
+    # gpt-oss's template writes an earlier turn's analysis back: the prompt grows by that message.
+    thought = "The user adds small numbers."
+    turns = [MESSAGES[0], {"role": "assistant", "content": "4"}, {"role": "user", "content": "And three?"}]
+
+    def prompt_tokens(assistant: dict) -> int:
+        messages = [turns[0], {**turns[1], **assistant}, turns[2]]
+        return chat(server, messages=messages, max_tokens=1)["usage"]["prompt_tokens"]
+
+    without = prompt_tokens({})
+    kept = prompt_tokens({"reasoning_content": thought}) - without
+    # The analysis message: its header and markers, and the thought (a token or more per byte).
+    assert kept > len(thought) + 4
+    anthropic_client = anthropic.Anthropic(base_url=server.base_url, api_key="unused", max_retries=0, timeout=60)
+    blocks = [{"type": "thinking", "thinking": thought, "signature": "x"}, {"type": "text", "text": "4"}]
+    messages = [turns[0], {"role": "assistant", "content": blocks}, turns[2]]
+    answer = anthropic_client.messages.create(model=ANALYSING, max_tokens=1, messages=messages)
+    assert answer.usage.input_tokens + answer.usage.cache_read_input_tokens == without + kept
+    responses_client = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="unused", max_retries=0, timeout=60)
+    reasoning = {
+        "type": "reasoning",
+        "id": "rs_1",
+        "summary": [],
+        "content": [{"type": "reasoning_text", "text": thought}],
+    }
+    items = [turns[0], reasoning, turns[1], turns[2]]
+    answer = responses_client.responses.create(model=ANALYSING, input=items, max_output_tokens=16, store=False)
+    assert answer.usage.input_tokens == without + kept
+    ollama_client = ollama.Client(host=server.base_url, timeout=60)
+    messages = [turns[0], {**turns[1], "thinking": thought}, turns[2]]
+    answer = ollama_client.chat(model=ANALYSING, messages=messages, options={"num_predict": 1})
+    assert answer.prompt_eval_count == without + kept
+
+
+def test_responses_and_anthropic_give_the_call_after_the_thinking(server):
+    tool = SIDE_TOOL["function"]
+    responses = openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="unused", max_retries=0, timeout=60)
+    # Responses has no budget, and this random model thinks past any max_output_tokens: effort "none"
+    # ends its analysis at once, and the call's commentary message follows.
+    fields = {"model": ANALYSING, "input": MESSAGES, "max_output_tokens": 128, "temperature": 0, "store": False}
+    fields |= {"tools": [{"type": "function", **tool}], "tool_choice": "required", "parallel_tool_calls": False}
+    fields |= {"reasoning": {"effort": "none"}}
+    whole = responses.responses.create(**fields)
+    assert [item.type for item in whole.output] == ["function_call"] and whole.output[0].name == "pick"
+    assert json.loads(whole.output[0].arguments)["side"] in ("left", "right")
+    events = list(responses.responses.create(**fields, stream=True))
+    assert [item.type for item in events[-1].response.output] == ["function_call"]
+    assert events[-1].response.output[0].arguments == whole.output[0].arguments
+    client = anthropic.Anthropic(base_url=server.base_url, api_key="unused", max_retries=0, timeout=60)
+    fields = {
+        "model": ANALYSING,
+        "max_tokens": 128,
+        "messages": MESSAGES,
+        "tools": [{"name": "pick", "input_schema": tool["parameters"]}],
+        "tool_choice": {"type": "any", "disable_parallel_tool_use": True},
+        "thinking": {"type": "enabled", "budget_tokens": BUDGET},
+        "extra_body": {"temperature": 0},
+    }
+    message = client.messages.create(**fields)
+    assert [block.type for block in message.content] == ["thinking", "tool_use"] and message.stop_reason == "tool_use"
+    assert message.content[1].input["side"] in ("left", "right") and no_markers(message.content[0].thinking)
+    with client.messages.stream(**fields) as stream:
+        final = stream.get_final_message()
+    assert [block.type for block in final.content] == ["thinking", "tool_use"]
+    assert final.content[1].input == message.content[1].input

@@ -50,6 +50,14 @@ CASES = [
     (ASSISTANT, "Hello there, a < b <| not a marker", "", "Hello there, a < b <| not a marker", []),
     # Cut short while thinking: what it thought is kept.
     (ASSISTANT, "<|channel|>analysis<|message|>still thinking", "still thinking", "", []),
+    # Header markers where no header is are dropped.
+    (
+        ASSISTANT,
+        "<|channel|>analysis<|message|>x<|constrain|>y<|end|><|start|>assistant<|channel|>final<|message|>z<|message|>w",
+        "xy",
+        "zw",
+        [],
+    ),
     # A header cut short at the end shows nothing.
     (ANALYSING, "hm<|end|><|start|>assistant<|channel|>fin", "hm", "", []),
 ]
