@@ -34,6 +34,7 @@ MESSAGES = [{"role": "user", "content": "What is two and two?"}]
 MAX_TOKENS = 48
 BUDGET = 8
 _TURNS = (
+    "{% if reasoning_effort %}<|start|>system<|message|>Reasoning: {{ reasoning_effort }}<|end|>{% endif %}"
     "{% if tools %}<|start|>developer<|message|># Tools\n{{ tools | tojson }}<|end|>{% endif %}"
     "{% for m in messages %}{% if m.role == 'assistant' %}"
     "{% if m.thinking %}<|start|>assistant<|channel|>analysis<|message|>{{ m.thinking }}<|end|>{% endif %}"
@@ -260,3 +261,15 @@ def test_responses_and_anthropic_give_the_call_after_the_thinking(server):
         final = stream.get_final_message()
     assert [block.type for block in final.content] == ["thinking", "tool_use"]
     assert final.content[1].input == message.content[1].input
+
+
+def test_the_effort_reaches_the_templates_reasoning_line(server):
+    def prompt_tokens(**fields) -> int:
+        return chat(server, max_tokens=1, **fields)["usage"]["prompt_tokens"]
+
+    # "Reasoning: high" is one byte longer than "Reasoning: low" (a token per byte here); unasked, no line.
+    low, high = prompt_tokens(reasoning_effort="low"), prompt_tokens(reasoning_effort="high")
+    assert high - low == 1 and prompt_tokens() < low
+    ollama_client = ollama.Client(host=server.base_url, timeout=60)
+    answer = ollama_client.chat(model=ANALYSING, messages=MESSAGES, think="high", options={"num_predict": 1})
+    assert answer.prompt_eval_count == high
