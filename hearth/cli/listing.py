@@ -1,4 +1,4 @@
-"""`hearth models`: the engine's view of the models, or the folder's when no engine runs."""
+"""`hearth models` (`hearth list`): the engine's view of the models, or the folder's when no engine runs."""
 
 import json
 import logging
@@ -24,7 +24,8 @@ def _from_engine(address: str, api_key: str | None = None) -> list[pb.Model] | N
             raise
 
 
-def _from_folder(settings: EngineSettings) -> list[pb.Model]:
+def models_from_folder(settings: EngineSettings) -> list[pb.Model]:
+    """The models folder's models as the engine would list them (no engine needed)."""
     from hearth.engine.core import model_registry
     from hearth.engine.rpc.convert import model_to_proto
     from hearth.engine.service.views import describe
@@ -33,12 +34,15 @@ def _from_folder(settings: EngineSettings) -> list[pb.Model]:
     return [model_to_proto(describe(record)) for record in registry.scan().values()]
 
 
-def print_models(settings: EngineSettings, *, as_json: bool) -> int:
+def print_models(settings: EngineSettings, *, as_json: bool, ids_only: bool = False) -> int:
     models = _from_engine(settings.engine_address, settings.api_key)
     source = f"engine at {settings.engine_address}"
     if models is None:
-        models = _from_folder(settings)
+        models = models_from_folder(settings)
         source = f"{settings.models_dir} (engine not running)"
+    if ids_only:
+        print("\n".join(m.id for m in models))
+        return 0
     if as_json:
         from google.protobuf.json_format import MessageToDict
 

@@ -78,7 +78,43 @@ def cmd_models(args: argparse.Namespace) -> int:
     from hearth.cli.listing import print_models
 
     configure_logging("cli")
-    return print_models(_engine_settings(args), as_json=args.json)
+    return print_models(_engine_settings(args), as_json=args.json, ids_only=args.quiet)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hearth.cli.chat import run_chat
+
+    configure_logging("cli")
+    prompt = " ".join(args.prompt) if args.prompt else None
+    return run_chat(_engine_settings(args), args.model, prompt)
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    from hearth.cli.running import print_running
+
+    configure_logging("cli")
+    return print_running(_engine_settings(args), as_json=args.json)
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from hearth.cli.running import stop_model
+
+    configure_logging("cli")
+    return stop_model(_engine_settings(args), args.model)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from hearth.cli.running import show_model
+
+    configure_logging("cli")
+    return show_model(_engine_settings(args), args.model, as_json=args.json)
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from hearth.cli.completion import script
+
+    print(script(args.shell, sorted(args.commands)))
+    return 0
 
 
 def cmd_pull_default(args: argparse.Namespace) -> int:
@@ -169,10 +205,42 @@ def build_parser() -> argparse.ArgumentParser:
     _add_allow_remote_flag(adapter)
     adapter.set_defaults(func=cmd_adapter)
 
-    models = commands.add_parser("models", help="list models and their state")
+    models = commands.add_parser("models", aliases=["list", "ls"], help="list models and their state")
     _add_engine_flags(models)
     models.add_argument("--json", action="store_true", help="print JSON")
+    models.add_argument("-q", "--quiet", action="store_true", help="print only the model ids")
     models.set_defaults(func=cmd_models)
+
+    run = commands.add_parser(
+        "run",
+        help="chat with a model in the terminal (one answer when PROMPT is given or text is piped in)",
+        description="Talks to the running engine. In the session: /? for help, /bye to exit, Ctrl-C stops "
+        'an answer, """ begins and ends a message of several lines.',
+    )
+    run.add_argument("model", help="model id")
+    run.add_argument("prompt", nargs="*", help="ask this, print the answer and exit")
+    _add_engine_flags(run)
+    run.set_defaults(func=cmd_run)
+
+    ps = commands.add_parser("ps", help="list the models the engine has loaded")
+    _add_engine_flags(ps)
+    ps.add_argument("--json", action="store_true", help="print JSON")
+    ps.set_defaults(func=cmd_ps)
+
+    stop = commands.add_parser("stop", help="unload a model")
+    stop.add_argument("model", help="model id")
+    _add_engine_flags(stop)
+    stop.set_defaults(func=cmd_stop)
+
+    show = commands.add_parser("show", help="show a model's details and capabilities")
+    show.add_argument("model", help="model id")
+    _add_engine_flags(show)
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(func=cmd_show)
+
+    completion = commands.add_parser("completion", help="print a shell completion script (bash or zsh)")
+    completion.add_argument("shell", choices=["bash", "zsh"])
+    completion.set_defaults(func=cmd_completion)
 
     pull = commands.add_parser("pull-default", help="install the default model (Gemma 3 270M Q4_K_M)")
     pull.add_argument("--models-dir", type=Path, help="folder of *.gguf models (LLM_MODELS_DIR)")
@@ -211,6 +279,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-start-server", action="store_true", help="do not start `hearth serve` when no engine answers"
     )
     desktop.set_defaults(func=cmd_desktop)
+    # Every command's name (aliases too), for the completion script.
+    parser.set_defaults(commands=tuple(commands.choices))
     return parser
 
 
