@@ -117,6 +117,24 @@ class GenerateParams:
     # unloaded; None: as before.
     keep_alive: float | None = None
     reasoning: ReasoningRequest = ReasoningRequest()
+    # Of DEFAULTABLE, the fields the request left unset: a model's own defaults may fill them.
+    unset: frozenset[str] = frozenset()
+
+
+# Request fields a model's config entry may give defaults for: the sampling
+# parameters (SamplingParams' names), max_tokens and stop.
+DEFAULTABLE = (
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "repeat_penalty",
+    "presence_penalty",
+    "frequency_penalty",
+    "seed",
+    "max_tokens",
+    "stop",
+)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """GET /api/version, GET /api/tags, GET /api/ps, POST /api/show"""
 
 import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Request
@@ -137,11 +138,15 @@ async def show(body: ShowRequest, request: Request) -> dict:
     }
     if model.display_name:
         model_info["general.name"] = model.display_name
-    parameters = f"num_ctx {model.context_window}"
-    return {
+    lines = [f"num_ctx {model.context_window}", *_parameter_lines(model)]
+    modelfile = [f"# Served by Hearth from {model.path}", f"FROM {model.path}"]
+    modelfile += [f"PARAMETER {line}" for line in lines]
+    if model.system:
+        modelfile.append(f"SYSTEM {json.dumps(model.system)}")
+    shown = {
         "license": "",
-        "modelfile": f"# Served by Hearth from {model.path}\nFROM {model.path}\nPARAMETER {parameters}\n",
-        "parameters": parameters,
+        "modelfile": "\n".join(modelfile) + "\n",
+        "parameters": "\n".join(lines),
         # Hearth renders chats with Jinja templates (the file's, the config
         # file's or a built-in one), not Ollama's Go templates.
         "template": "",
@@ -150,3 +155,21 @@ async def show(body: ShowRequest, request: Request) -> dict:
         "capabilities": capabilities(model),
         "modified_at": modified_at(model),
     }
+    if model.system:
+        shown["system"] = model.system
+    return shown
+
+
+# The engine's names for what Ollama's Modelfile PARAMETER calls otherwise.
+_OLLAMA_NAMES = {"max_tokens": "num_predict"}
+
+
+def _parameter_lines(model) -> list[str]:
+    """The model's defaults as Ollama's show lists them: "temperature 0.2", one "stop" line per string."""
+    lines = []
+    for name, value in sorted(model.parameters.items()):
+        if name == "stop":
+            lines += [f"stop {json.dumps(each)}" for each in json.loads(value)]
+        else:
+            lines.append(f"{_OLLAMA_NAMES.get(name, name)} {value}")
+    return lines

@@ -1,5 +1,7 @@
 """The config file's model declarations:
-{"models": [{"id", "path", "context_window", "max_output_tokens", "chat_template", "reasoning_format"}]}."""
+{"models": [{"id", "path", "context_window", "max_output_tokens", "chat_template", "reasoning_format",
+"system", "parameters": {"temperature", "top_p", "top_k", "min_p", "repeat_penalty", "presence_penalty",
+"frequency_penalty", "seed", "max_tokens", "stop"}}]}."""
 
 import json
 import logging
@@ -21,6 +23,23 @@ MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]*(/[A-Za-z0-9][A-Za-z0-9._:\-]*
 MODEL_ID_MAX_LENGTH = 200
 
 
+class ModelParameters(BaseModel):
+    """Sampling defaults for the model (Ollama's Modelfile PARAMETER): used where a request sets none."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    temperature: float | None = Field(default=None, ge=0, le=100)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    top_k: int | None = Field(default=None, ge=0, le=1_000_000)
+    min_p: float | None = Field(default=None, ge=0, le=1)
+    repeat_penalty: float | None = Field(default=None, ge=0, le=100)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    seed: int | None = Field(default=None, ge=0, le=2**64 - 1)
+    max_tokens: int | None = Field(default=None, ge=1, le=1_048_576)
+    stop: list[str] | None = Field(default=None, max_length=16)
+
+
 class ModelEntry(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -32,6 +51,10 @@ class ModelEntry(BaseModel):
     reasoning_format: Literal["think", "harmony", "none"] | None = Field(
         default=None, description="How the model marks its reasoning, overriding what its template suggests."
     )
+    system: str | None = Field(
+        default=None, max_length=100_000, description="System prompt for chats whose messages have none."
+    )
+    parameters: ModelParameters | None = None
 
 
 class ConfigFile(BaseModel):

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hearth.engine.errors import ModelNotFound
 from hearth.engine.llama.probe import death_signal, run_throwaway
@@ -47,8 +48,11 @@ class ModelRecord:
     chat_template_override: str | None
     # The file's (size, mtime_ns) when it was read; (0, 0) when it could not be.
     file_key: tuple[int, int] = (0, 0)
-    # "think" or "none" from the config entry; None: from the template.
+    # "think", "harmony" or "none" from the config entry; None: from the template.
     reasoning_override: str | None = None
+    # The config entry's system prompt and sampling defaults (set ones only), for requests that set none.
+    system_prompt: str | None = None
+    parameters: tuple[tuple[str, Any], ...] = ()
 
 
 def file_key(path: Path) -> tuple[int, int] | None:
@@ -226,13 +230,18 @@ class ModelRegistry:
             records[path.name.removesuffix(".gguf")] = self._record(path.name.removesuffix(".gguf"), path)
         # Declared models win over discovered files of the same id.
         for entry in load_config_file(self.config_file).models:
-            records[entry.id] = self._record(
+            record = self._record(
                 entry.id,
                 entry.path,
                 entry.context_window,
                 entry.max_output_tokens,
                 entry.chat_template,
                 entry.reasoning_format,
+            )
+            parameters = entry.parameters.model_dump(exclude_none=True) if entry.parameters else {}
+            parameters = {name: tuple(v) if isinstance(v, list) else v for name, v in parameters.items()}
+            records[entry.id] = dataclasses.replace(
+                record, system_prompt=entry.system, parameters=tuple(sorted(parameters.items()))
             )
         return records
 

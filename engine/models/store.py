@@ -30,7 +30,7 @@ from hearth.models_folder import folder_lock
 log = logging.getLogger(__name__)
 
 # Config-entry fields an alias takes over from its source.
-_OVERRIDES = ("context_window", "max_output_tokens", "chat_template", "reasoning_format")
+_OVERRIDES = ("context_window", "max_output_tokens", "chat_template", "reasoning_format", "system", "parameters")
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -7,6 +7,7 @@ import json
 import uuid
 
 from hearth.engine.domain import (
+    DEFAULTABLE,
     ChoiceEnded,
     EmbedParams,
     EmbedResult,
@@ -78,7 +79,13 @@ def model_to_proto(view: ModelView) -> pb.Model:
         capabilities=[pb.Capability.Value(f"CAPABILITY_{name}") for name in view.capabilities],
         expires_in_seconds=view.expires_in,
         reasoning_format=view.reasoning_format,
+        system=record.system_prompt or "",
+        parameters={name: _parameter_text(value) for name, value in record.parameters},
     )
+
+
+def _parameter_text(value) -> str:
+    return json.dumps(list(value)) if isinstance(value, tuple) else str(value)
 
 
 def _optional(request: pb.GenerateRequest, name: str, default):
@@ -126,7 +133,12 @@ def generate_params_from_proto(request: pb.GenerateRequest) -> GenerateParams:
         top_logprobs=_top_logprobs(request),
         keep_alive=_optional(request, "keep_alive_seconds", None),
         reasoning=_reasoning(request.reasoning),
+        unset=frozenset(name for name in DEFAULTABLE if not _given(request, name)),
     )
+
+
+def _given(request: pb.GenerateRequest, name: str) -> bool:
+    return bool(request.stop) if name == "stop" else request.HasField(name)
 
 
 _REASONING_MODES = {pb.REASONING_MODE_UNSPECIFIED: None, pb.REASONING_MODE_ON: True, pb.REASONING_MODE_OFF: False}

@@ -20,6 +20,7 @@ from hearth.engine.domain import (
 )
 from hearth.engine.errors import EngineError
 from hearth.engine.events import EventBus
+from hearth.engine.generation.defaults import with_model_defaults
 from hearth.engine.generation.output import ToolCallReader
 from hearth.engine.generation.prepare import Prepared, prepare
 from hearth.engine.generation.validation import validate_generate
@@ -63,6 +64,7 @@ class GenerationService:
     async def generate(self, params: GenerateParams) -> AsyncIterator[TextPiece | ChoiceEnded | Finished]:
         stats = RequestRecord("request", params.request_id, params.model, time.monotonic())
         record = await self._models.record(params.model)
+        params = with_model_defaults(params, record)
         valid = validate_generate(params, record, max_sequences=self._settings.parallel)
         loaded = await self._runtime.acquire(record)
         loop = asyncio.get_running_loop()

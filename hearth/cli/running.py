@@ -129,4 +129,12 @@ def show_model(settings: EngineSettings, model_id: str, *, as_json: bool) -> int
     print("\n  Capabilities")
     for capability in model.capabilities:
         print(f"    {pb.Capability.Name(capability).removeprefix('CAPABILITY_').lower()}")
+    if model.parameters:
+        print("\n  Parameters (for requests that set none)")
+        for name, value in sorted(model.parameters.items()):
+            print(f"    {name:<20}{value}")
+    if model.system:
+        print("\n  System")
+        for line in model.system.splitlines():
+            print(f"    {line}")
     return 0
