@@ -2,7 +2,7 @@
 the commands and, after those that take one, the model ids (asked of
 `hearth list -q` when completing, so it lists what the engine lists)."""
 
-MODEL_COMMANDS = ("run", "show", "stop", "rm", "cp")
+MODEL_COMMANDS = ("run", "show", "stop", "rm", "cp", "quantize")
 
 _BASH = """_hearth_complete() {
     local cur="${COMP_WORDS[COMP_CWORD]}"

@@ -110,6 +110,14 @@ def cmd_show(args: argparse.Namespace) -> int:
     return show_model(_engine_settings(args), args.model, as_json=args.json)
 
 
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from hearth.cli.quantize import quantize_model
+
+    configure_logging("cli")
+    settings = _engine_settings(args)
+    return quantize_model(settings, args.model, args.type, args.new_id, allow_requantize=args.allow_requantize)
+
+
 def cmd_completion(args: argparse.Namespace) -> int:
     from hearth.cli.completion import script
 
@@ -237,6 +245,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine_flags(show)
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(func=cmd_show)
+
+    quantize = commands.add_parser(
+        "quantize",
+        help="make a quantized copy of a model in the models folder (llama.cpp's quantizer)",
+        description="Writes a new model beside the source and never replaces it. Types: F16, BF16, Q8_0, Q6_K, "
+        "Q5_K_M, Q5_K_S, Q5_1, Q5_0, Q4_K_M, Q4_K_S, Q4_1, Q4_0, Q3_K_L, Q3_K_M, Q3_K_S, Q2_K.",
+    )
+    quantize.add_argument("model", help="model id of the source (best an F16/F32/BF16 one)")
+    quantize.add_argument("--type", required=True, help="e.g. Q4_K_M")
+    quantize.add_argument("--as", dest="new_id", help="id of the new model (default: the source's with the type)")
+    quantize.add_argument(
+        "--allow-requantize", action="store_true", help="quantize a model that is quantized already"
+    )
+    _add_engine_flags(quantize)
+    quantize.set_defaults(func=cmd_quantize)
 
     completion = commands.add_parser("completion", help="print a shell completion script (bash or zsh)")
     completion.add_argument("shell", choices=["bash", "zsh"])

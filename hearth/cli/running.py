@@ -85,12 +85,14 @@ def stop_model(settings: EngineSettings, model_id: str) -> int:
     return 0
 
 
-def _model(settings: EngineSettings, model_id: str) -> pb.Model | None:
+def find_model(settings: EngineSettings, model_id: str) -> pb.Model | None:
     """The engine's view of the model, or the folder's when no engine answers; None: no such model."""
     with _client(settings) as client:
         try:
             return client.get_model(model_id, timeout=10)
         except EngineCallError as exc:
+            if exc.code == "NOT_FOUND":
+                return None
             if not exc.not_listening:
                 raise
     from hearth.cli.listing import models_from_folder
@@ -100,7 +102,7 @@ def _model(settings: EngineSettings, model_id: str) -> pb.Model | None:
 
 def show_model(settings: EngineSettings, model_id: str, *, as_json: bool) -> int:
     try:
-        model = _model(settings, model_id)
+        model = find_model(settings, model_id)
     except EngineCallError as exc:
         return _fail(exc.message)
     if model is None:
