@@ -5,7 +5,6 @@ a caller can show its progress (llama.cpp logs "[  12/ 290] tensor ..." per
 tensor on stderr) and stop it."""
 
 import argparse
-import os
 import re
 import sys
 from pathlib import Path
@@ -68,18 +67,6 @@ def check_quantize(source_type: str, target: str, *, allow_requantize: bool) -> 
     return name
 
 
-def quantize_file(source: Path, target: Path, type_name: str, *, allow_requantize: bool = False) -> None:
-    """Writes ``target`` from ``source`` as ``type_name`` (one of TYPES). Blocking; llama.cpp logs progress."""
-    import llama_cpp
-
-    params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{type_name}")
-    params.nthread = os.cpu_count() or 1
-    params.allow_requantize = allow_requantize
-    if llama_cpp.llama_model_quantize(os.fsencode(source), os.fsencode(target), params) != 0:
-        raise RuntimeError("llama.cpp could not quantize the model (its log says why)")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hearth.engine.models.quantize")
     parser.add_argument("source", type=Path)
@@ -87,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("type", choices=TYPES)
     parser.add_argument("--allow-requantize", action="store_true")
     args = parser.parse_args(argv)
+    from hearth.engine.llama.quantize import quantize_file
+
     try:
         quantize_file(args.source, args.target, args.type, allow_requantize=args.allow_requantize)
     except RuntimeError as exc:
