@@ -352,6 +352,8 @@ class DesktopState:
                 self.notices.add(message, now)
 
     def _apply_event(self, event: pb.WatchEventsResponse) -> None:
+        if event.HasField("model_state_changed") and event.replayed:
+            return  # a past state: the model listing says the present one
         if event.HasField("model_state_changed"):
             changed = event.model_state_changed
             if changed.model in self._models:

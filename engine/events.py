@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -33,12 +34,18 @@ class RequestEvent:
 EngineEvent = ModelStateEvent | RequestEvent
 
 
+# Events a new watcher is first given from the engine's recent past.
+HISTORY_SIZE = 500
+
+
 class EventBus:
     """Each watcher gets its own bounded queue; a watcher that falls behind loses
-    its oldest events rather than holding the engine up."""
+    its oldest events rather than holding the engine up. The last
+    ``history_size`` events are kept, and a new watcher gets them first."""
 
-    def __init__(self, queue_size: int = 1000):
+    def __init__(self, queue_size: int = 1000, history_size: int = HISTORY_SIZE):
         self._queue_size = queue_size
+        self._history: deque[tuple[float, EngineEvent]] = deque(maxlen=history_size)
         self._watchers: set[asyncio.Queue] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -61,6 +68,7 @@ class EventBus:
             self._loop.call_soon_threadsafe(self._deliver, stamped)
 
     def _deliver(self, stamped: tuple[float, EngineEvent]) -> None:
+        self._history.append(stamped)
         for watcher in self._watchers:
             if watcher.full():
                 watcher.get_nowait()
@@ -74,11 +82,16 @@ class EventBus:
                 watcher.get_nowait()
             watcher.put_nowait(None)
 
-    async def watch(self) -> AsyncIterator[tuple[float, EngineEvent]]:
+    async def watch(self) -> AsyncIterator[tuple[float, EngineEvent, bool]]:
+        """(timestamp, event, replayed): the recent past first (replayed true), then events as they come."""
         watcher: asyncio.Queue = asyncio.Queue(self._queue_size)
+        # Taken on the loop that delivers, in one step with subscribing: nothing is missed or given twice.
+        past = list(self._history)
         self._watchers.add(watcher)
         try:
+            for timestamp, event in past:
+                yield timestamp, event, True
             while not self._closed and (item := await watcher.get()) is not None:
-                yield item
+                yield *item, False
         finally:
             self._watchers.discard(watcher)

@@ -306,10 +306,11 @@ def status_to_proto(status: StatusView) -> pb.GetStatusResponse:
     )
 
 
-def event_to_proto(timestamp: float, event: EngineEvent) -> pb.WatchEventsResponse:
+def event_to_proto(timestamp: float, event: EngineEvent, replayed: bool = False) -> pb.WatchEventsResponse:
     if isinstance(event, ModelStateEvent):
         return pb.WatchEventsResponse(
             timestamp=timestamp,
+            replayed=replayed,
             model_state_changed=pb.ModelStateChanged(
                 model=event.model, state=pb.ModelState.Value(f"MODEL_STATE_{event.state}"), reason=event.reason
             ),
@@ -317,6 +318,7 @@ def event_to_proto(timestamp: float, event: EngineEvent) -> pb.WatchEventsRespon
     assert isinstance(event, RequestEvent)
     return pb.WatchEventsResponse(
         timestamp=timestamp,
+        replayed=replayed,
         request_finished=pb.RequestFinished(
             request_id=event.request_id,
             model=event.model,

@@ -43,8 +43,8 @@ class EngineServicer(engine_pb2_grpc.EngineServicer):
         return convert.status_to_proto(self._core.status())
 
     async def WatchEvents(self, request: pb.WatchEventsRequest, context):
-        async for timestamp, event in self._core.events.watch():
-            yield convert.event_to_proto(timestamp, event)
+        async for timestamp, event, replayed in self._core.events.watch():
+            yield convert.event_to_proto(timestamp, event, replayed)
 
     async def PullModel(self, request: pb.PullModelRequest, context):
         async for update in self._core.pull_model(request.reference, request.revision):

@@ -607,11 +607,13 @@ class RequestFinished(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., model: _Optional[str] = ..., prompt_tokens: _Optional[int] = ..., completion_tokens: _Optional[int] = ..., time_to_first_token_seconds: _Optional[float] = ..., duration_seconds: _Optional[float] = ..., tokens_per_second: _Optional[float] = ..., outcome: _Optional[_Union[RequestOutcome, str]] = ..., finish_reason: _Optional[_Union[FinishReason, str]] = ..., error: _Optional[str] = ...) -> None: ...
 
 class WatchEventsResponse(_message.Message):
-    __slots__ = ("timestamp", "model_state_changed", "request_finished")
+    __slots__ = ("timestamp", "model_state_changed", "request_finished", "replayed")
     TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
     MODEL_STATE_CHANGED_FIELD_NUMBER: _ClassVar[int]
     REQUEST_FINISHED_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
     timestamp: float
     model_state_changed: ModelStateChanged
     request_finished: RequestFinished
-    def __init__(self, timestamp: _Optional[float] = ..., model_state_changed: _Optional[_Union[ModelStateChanged, _Mapping]] = ..., request_finished: _Optional[_Union[RequestFinished, _Mapping]] = ...) -> None: ...
+    replayed: bool
+    def __init__(self, timestamp: _Optional[float] = ..., model_state_changed: _Optional[_Union[ModelStateChanged, _Mapping]] = ..., request_finished: _Optional[_Union[RequestFinished, _Mapping]] = ..., replayed: _Optional[bool] = ...) -> None: ...

@@ -151,7 +151,8 @@ class EngineServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchEvents(self, request, context):
-        """Model state changes and one record per finished request, as they happen.
+        """Model state changes and one record per finished request, as they happen;
+        a new watcher first gets the recent past (marked replayed).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -158,7 +158,8 @@ def watch_events_during(address: str, action, settle: float = 1.0) -> list[pb.Wa
         def read():
             try:
                 for event in call:
-                    events.append(event)
+                    if not event.replayed:  # the engine's past, from before the action
+                        events.append(event)
             except grpc.RpcError:
                 pass
 

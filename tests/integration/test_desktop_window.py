@@ -75,14 +75,31 @@ def assert_not_blank(png: Path) -> None:
     assert background < 0.97 * WIDTH * HEIGHT, f"{png.name} is almost all one colour"
 
 
-def test_load_chat_and_see_the_request_in_the_log(engine, models_dir, no_config, tmp_path):
-    # Start from an unloaded model, whatever tests before this one did with the shared engine.
-    with grpc.insecure_channel(engine.address) as channel:
-        engine_pb2_grpc.EngineStub(channel).UnloadModel(pb.UnloadModelRequest(id=DEFAULT_MODEL_ID), timeout=60)
+def test_load_chat_and_see_the_request_in_the_log(models_dir, no_config, tmp_path):
+    # An engine of its own, whose past is one request made before the window opened: the window shows it at once.
+    engine = EngineProcess(models_dir, no_config, tmp_path / "engine.log")
+    try:
+        with grpc.insecure_channel(engine.address) as channel:
+            stub = engine_pb2_grpc.EngineStub(channel)
+            before = pb.GenerateRequest(model=DEFAULT_MODEL_ID, prompt="Hello", max_tokens=2, request_id="before-window")
+            list(stub.Generate(before, timeout=120))
+            stub.UnloadModel(pb.UnloadModelRequest(id=DEFAULT_MODEL_ID), timeout=60)
+        report = _load_chat_and_log(engine, models_dir, no_config, tmp_path)
+    finally:
+        engine.stop()
+    assert "before-window" in [row["request_id"] for row in report["requests"]]
+
+
+def _load_chat_and_log(engine, models_dir, no_config, tmp_path) -> dict:
     shots = {name: tmp_path / f"{name}.png" for name in ("models", "playground", "requests", "performance", "server")}
     script = [
         {"wait": "engine", "timeout": 30},
         {"wait": "model_state", "model": DEFAULT_MODEL_ID, "state": "unloaded", "timeout": 30},
+        # The engine's recent past, replayed: no new request was needed for it to show.
+        {"tab": "requests"},
+        {"wait": "text", "item": "requests.count", "contains": "1 of 1 requests", "timeout": 30},
+        {"tab": "performance"},
+        {"wait": "text", "item": "performance.summary", "contains": "1 requests, last"},
         {"tab": "models"},
         {"click": f"models.load.{DEFAULT_MODEL_ID}"},
         {"wait": "model_state", "model": DEFAULT_MODEL_ID, "state": "ready", "timeout": 120},
@@ -97,14 +114,14 @@ def test_load_chat_and_see_the_request_in_the_log(engine, models_dir, no_config,
         {"screenshot": str(shots["playground"])},
         {"wait": "request_logged", "model": DEFAULT_MODEL_ID, "timeout": 30},
         {"tab": "requests"},
-        {"wait": "text", "item": "requests.count", "contains": "1 of 1 requests"},
+        {"wait": "text", "item": "requests.count", "contains": "2 of 2 requests"},
         {"set": "requests.filter", "value": "no-such-model"},
-        {"wait": "text", "item": "requests.count", "contains": "0 of 1 requests"},
+        {"wait": "text", "item": "requests.count", "contains": "0 of 2 requests"},
         {"set": "requests.filter", "value": "gemma"},
-        {"wait": "text", "item": "requests.count", "contains": "1 of 1 requests"},
+        {"wait": "text", "item": "requests.count", "contains": "2 of 2 requests"},
         {"screenshot": str(shots["requests"])},
         {"tab": "performance"},
-        {"wait": "text", "item": "performance.summary", "contains": "1 requests, last"},
+        {"wait": "text", "item": "performance.summary", "contains": "2 requests, last"},
         {"screenshot": str(shots["performance"])},
         {"tab": "server"},
         {"wait": "text", "item": "server.value.versions", "contains": "llama-cpp-python"},
@@ -120,15 +137,15 @@ def test_load_chat_and_see_the_request_in_the_log(engine, models_dir, no_config,
     report, _ = run_window(script, tmp_path, env, "--no-start-server")
 
     requests = [row for row in report["requests"] if row["model"] == DEFAULT_MODEL_ID]
-    assert len(requests) == 1, report["requests"]
-    row = requests[0]
-    assert row["outcome"] == "completed" and row["request_id"].startswith("desktop-")
+    assert len(requests) == 2, report["requests"]
+    row = next(row for row in requests if row["request_id"].startswith("desktop-"))
+    assert row["outcome"] == "completed"
     assert row["prompt_tokens"] > 0 and 0 < row["completion_tokens"] <= 24
     assert row["tokens_per_second"] > 0
     assert [turn["role"] for turn in report["chat"]] == ["user", "assistant"]
     assert report["chat"][1]["content"].strip(), "the reply streamed into the playground is empty"
     assert "completion tokens" in report["chat_result"]
-    assert report["plots"]["tokens_per_second"] == 1 and report["plots"]["engine_memory"] > 0
+    assert report["plots"]["tokens_per_second"] == 2 and report["plots"]["engine_memory"] > 0
     assert any(f"Loaded {DEFAULT_MODEL_ID}" in notice for notice in report["notices"])
     models = {model["id"]: model for model in report["models"]}
     assert models[DEFAULT_MODEL_ID]["architecture"] == "gemma3"
@@ -137,6 +154,7 @@ def test_load_chat_and_see_the_request_in_the_log(engine, models_dir, no_config,
     assert report["server_starts"] == 0
     for png in shots.values():
         assert_not_blank(png)
+    return report
 
 
 def _listening(address: str) -> bool:

@@ -200,3 +200,22 @@ def test_health_and_reflection(engine):
         replies = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
         names = {s.name for reply in replies for s in reply.list_services_response.service}
     assert {"hearth.engine.v1.Engine", "grpc.health.v1.Health"} <= names
+
+
+def test_a_new_watcher_gets_the_recent_past_first(stub, engine):
+    generate(stub, model=TINY_MODEL_ID, prompt="abc", max_tokens=2, temperature=0, request_id="before-watching")
+    with grpc.insecure_channel(engine.address) as channel:
+        # A watch that got no past would wait for new events: the deadline ends it (and fails the test).
+        call = engine_pb2_grpc.EngineStub(channel).WatchEvents(pb.WatchEventsRequest(), timeout=20)
+        replayed = []
+        for event in call:
+            if not event.replayed:
+                break
+            replayed.append(event)
+            if event.HasField("request_finished") and event.request_finished.request_id == "before-watching":
+                break
+        call.cancel()
+    record = replayed[-1].request_finished
+    assert record.request_id == "before-watching" and record.completion_tokens == 2
+    # Oldest first, as they happened.
+    assert [e.timestamp for e in replayed] == sorted(e.timestamp for e in replayed)

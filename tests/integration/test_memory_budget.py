@@ -62,7 +62,7 @@ class StateEvents:
     def _read(self) -> None:
         with contextlib.suppress(grpc.RpcError):
             for event in self._call:
-                if event.HasField("model_state_changed"):
+                if event.HasField("model_state_changed") and not event.replayed:
                     change = event.model_state_changed
                     state = pb.ModelState.Name(change.state).removeprefix("MODEL_STATE_")
                     self.changes.append((change.model, state, change.reason))

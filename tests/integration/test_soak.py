@@ -131,7 +131,8 @@ class EventLog:
     def _read(self) -> None:
         try:
             for event in self._call:
-                self.events.append(event)
+                if not event.replayed:
+                    self.events.append(event)
         except grpc.RpcError:
             pass
 
