@@ -15,7 +15,7 @@ from typing import Protocol
 
 import dearpygui.dearpygui as dpg
 
-from hearth.desktop import theme
+from hearth.desktop import placement, theme
 from hearth.desktop.config import DesktopConfig
 from hearth.desktop.controller import DesktopController
 from hearth.desktop.frame_pacing import FramePacer
@@ -31,7 +31,6 @@ from hearth.formatting import clock_time
 log = logging.getLogger(__name__)
 
 TITLE = "Hearth"
-WIDTH, HEIGHT = 1280, 800
 MAIN_WINDOW = "main"
 TAB_BAR = "tabs"
 HEADER_ENGINE = "header.engine"
@@ -161,9 +160,26 @@ def run_desktop(
     theme.apply_theme()
     window = Window(controller, settings_values)
     window.build()
-    dpg.create_viewport(title=TITLE, width=WIDTH, height=HEIGHT, min_width=900, min_height=600)
+    remembered = placement.state_file()
+    saved = placement.saved_size(remembered)
+    width, height = saved or (placement.DEFAULT_WIDTH, placement.DEFAULT_HEIGHT)
+    dpg.create_viewport(
+        title=TITLE,
+        width=width,
+        height=height,
+        x_pos=0,
+        y_pos=0,
+        min_width=placement.MIN_WIDTH,
+        min_height=placement.MIN_HEIGHT,
+    )
     dpg.setup_dearpygui()
     dpg.show_viewport()
+    # The screen is asked once the window holds its own display connection: an X server
+    # with no other client resets when a short-lived one closes, and would refuse the window.
+    where = placement.placement(placement.screen(), saved)
+    dpg.set_viewport_width(where.width)
+    dpg.set_viewport_height(where.height)
+    dpg.set_viewport_pos([where.x, where.y])
     driver = driver_factory(controller, TAB_BAR) if driver_factory is not None else None
 
     previous_sigterm = signal.signal(signal.SIGTERM, lambda *_: dpg.stop_dearpygui())
@@ -186,6 +202,7 @@ def run_desktop(
         log.info("interrupted")
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
+        placement.save_size(remembered, dpg.get_viewport_width(), dpg.get_viewport_height())
         # The window goes first, so that waiting for the server to stop never shows a frozen one.
         dpg.destroy_context()
         controller.shutdown()

@@ -184,6 +184,9 @@ class ScriptDriver:
             return lambda: dpg.does_item_exist(step["item"]) and step["contains"] in str(dpg.get_value(step["item"]))
         if kind == "label":
             return lambda: dpg.does_item_exist(step["item"]) and step["contains"] in str(dpg.get_item_label(step["item"]))
+        if kind == "on_screen":
+            # Drawn inside the window, wholly: a user can see it and reach it.
+            return lambda: dpg.does_item_exist(step["item"]) and self._inside_window(step["item"])
         if kind == "chat_done":
             return lambda: bool(state.chat.turns) and not state.chat.streaming
         if kind == "request_logged":
@@ -196,6 +199,14 @@ class ScriptDriver:
                 "No server started"
             )
         raise ScriptFailed(f"unknown wait {kind!r}")
+
+    @staticmethod
+    def _inside_window(item: str) -> bool:
+        if not dpg.is_item_visible(item):
+            return False
+        (left, top), (right, bottom) = dpg.get_item_rect_min(item), dpg.get_item_rect_max(item)
+        width, height = dpg.get_viewport_client_width(), dpg.get_viewport_client_height()
+        return right > left and 0 <= left and right <= width and 0 <= top and bottom <= height
 
     # ---------------------------------------------------------- ending
 
@@ -227,6 +238,12 @@ class ScriptDriver:
             "chat": [asdict(turn) for turn in state.chat.turns],
             "chat_result": state.chat.last_result,
             "notices": [notice.text for _, notice in state.notices.items],
+            "viewport": {
+                "x": dpg.get_viewport_pos()[0],
+                "y": dpg.get_viewport_pos()[1],
+                "width": dpg.get_viewport_width(),
+                "height": dpg.get_viewport_height(),
+            },
             "plots": {
                 "tokens_per_second": len(state.performance.tokens_per_second),
                 "engine_memory": len(state.performance.engine_memory_mb),

@@ -65,14 +65,16 @@ def assert_not_blank(png: Path) -> None:
     from PIL import Image
 
     with Image.open(png) as image:
-        assert image.size == (WIDTH, HEIGHT)
+        # The window's frame, which fits the screen.
+        assert 900 <= image.size[0] <= WIDTH and 600 <= image.size[1] <= HEIGHT, image.size
+        pixels = image.size[0] * image.size[1]
         rgb = image.convert("RGB")
         colours = rgb.getcolors(maxcolors=1 << 20)
     assert colours is not None
     # Text, tables and plots, antialiased: hundreds of colours. A blank or black frame has one or two.
     assert len(colours) > 100, f"{png.name} has only {len(colours)} colours"
     background = max(count for count, _ in colours)
-    assert background < 0.97 * WIDTH * HEIGHT, f"{png.name} is almost all one colour"
+    assert background < 0.97 * pixels, f"{png.name} is almost all one colour"
 
 
 def test_load_chat_and_see_the_request_in_the_log(models_dir, no_config, tmp_path):
@@ -101,6 +103,8 @@ def _load_chat_and_log(engine, models_dir, no_config, tmp_path) -> dict:
         {"tab": "performance"},
         {"wait": "text", "item": "performance.summary", "contains": "1 requests, last"},
         {"tab": "models"},
+        # The window fits the 1280x800 screen: the table's last column, with its Load button, is on it.
+        {"wait": "on_screen", "item": f"models.load.{DEFAULT_MODEL_ID}", "timeout": 10},
         {"click": f"models.load.{DEFAULT_MODEL_ID}"},
         {"wait": "model_state", "model": DEFAULT_MODEL_ID, "state": "ready", "timeout": 120},
         {"wait": "no_tasks", "timeout": 30},
@@ -152,6 +156,12 @@ def _load_chat_and_log(engine, models_dir, no_config, tmp_path) -> dict:
     assert models[DEFAULT_MODEL_ID]["quantization"] == "Q4_K_M"
     assert models["broken"]["state"] == "invalid" and models["broken"]["state_reason"]
     assert report["server_starts"] == 0
+    viewport = report["viewport"]
+    assert viewport["x"] >= 0 and viewport["x"] + viewport["width"] <= WIDTH
+    assert viewport["y"] >= 0 and viewport["y"] + viewport["height"] <= HEIGHT
+    # Its size is remembered for the next time.
+    remembered = json.loads((tmp_path / "state" / "hearth" / "desktop-window.json").read_text())
+    assert (remembered["width"], remembered["height"]) == (viewport["width"], viewport["height"])
     for png in shots.values():
         assert_not_blank(png)
     return report
