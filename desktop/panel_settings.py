@@ -6,14 +6,16 @@ import dearpygui.dearpygui as dpg
 
 from hearth.desktop import theme
 from hearth.desktop.controller import DesktopController
-from hearth.desktop.settings_form import FIELDS, LABELS, RESTART_NOTES, SettingsValues
+from hearth.desktop.settings_form import FIELDS, LABELS, RESTART_NOTES, SettingsValues, differing, running_values
 
 SAVE = "settings.save"
 REVERT = "settings.revert"
 REPORT = "settings.report"
 BROWSE = "settings.browse"
 FOLDER_DIALOG = "settings.folder_dialog"
-INPUT_WIDTH = 420
+INPUT_WIDTH = 320
+RUNNING_WIDTH = 220
+NOTE_WIDTH = 300
 
 
 def input_tag(name: str) -> str:
@@ -28,24 +30,37 @@ def note_tag(name: str) -> str:
     return f"settings.note.{name}"
 
 
+def running_tag(name: str) -> str:
+    return f"settings.running.{name}"
+
+
 class SettingsPanel:
     def __init__(self, controller: DesktopController, values: SettingsValues):
         self.controller = controller
         self.saved = values
+        self._shown: tuple | None = None
 
     def build(self) -> None:
         dpg.add_text(f"Config file: {self.controller.config.config_file}", color=theme.MUTED)
         with dpg.table(header_row=False, policy=dpg.mvTable_SizingFixedFit):
             dpg.add_table_column()
             dpg.add_table_column()
-            dpg.add_table_column(width_stretch=True)
+            dpg.add_table_column()
+            dpg.add_table_column()
+            with dpg.table_row():
+                dpg.add_text("")
+                dpg.add_text("Saved", color=theme.MUTED)
+                dpg.add_text("Running now", color=theme.MUTED)
+                dpg.add_text("")
             for name in FIELDS:
                 with dpg.table_row():
                     dpg.add_text(LABELS[name])
                     self._input(name)
+                    dpg.add_text("-", tag=running_tag(name), color=theme.MUTED, wrap=RUNNING_WIDTH)
                     # A field's error takes the place of its note until it is fixed.
-                    dpg.add_text("", tag=error_tag(name), color=theme.ERROR, show=False)
-                    dpg.add_text(RESTART_NOTES[name], tag=note_tag(name), color=theme.MUTED)
+                    with dpg.group():
+                        dpg.add_text("", tag=error_tag(name), color=theme.ERROR, show=False, wrap=NOTE_WIDTH)
+                        dpg.add_text(RESTART_NOTES[name], tag=note_tag(name), color=theme.MUTED, wrap=NOTE_WIDTH)
         with dpg.group(horizontal=True):
             dpg.add_button(label="Save", tag=SAVE, callback=self._on_save)
             dpg.add_button(label="Revert", tag=REVERT, callback=lambda: self.fill(self.saved))
@@ -108,5 +123,17 @@ class SettingsPanel:
             dpg.configure_item(note_tag(name), show=not error)
 
     def refresh(self) -> None:
-        pass
+        state = self.controller.state
+        shown = (state.server_version, id(self.saved))
+        if shown == self._shown:
+            return
+        self._shown = shown
+        running = running_values(state.status, state.rest_url)
+        changed = differing(self.saved, running)
+        for name in FIELDS:
+            dpg.set_value(running_tag(name), running.get(name, "-"))
+            dpg.configure_item(running_tag(name), color=theme.WARNING if name in changed else theme.MUTED)
+            note = "differs from the saved value: restart the server to apply it" if name in changed else ""
+            dpg.set_value(note_tag(name), note or RESTART_NOTES[name])
+            dpg.configure_item(note_tag(name), color=theme.WARNING if note else theme.MUTED)
 

@@ -22,7 +22,7 @@ LABELS = {
     "server_port": "REST port",
     "models_dir": "Models folder",
     "use_gpu": "Use the GPU",
-    "context_size": "Context size (tokens; 0: the model's trained one, as memory allows)",
+    "context_size": "Context size (tokens)",
     "keep_alive": "Keep-alive (seconds)",
     "api_key": "API key",
     "cors_origins": "Allowed origins",
@@ -33,7 +33,7 @@ RESTART_NOTES = {
     "server_port": "restart the server: the REST port is bound at start",
     "models_dir": "restart the server: the engine is given its folder at start",
     "use_gpu": "restart the server: offload is chosen when the engine starts",
-    "context_size": "restart the server: applies to models loaded after that",
+    "context_size": "restart the server: applies to models loaded after that (0: the trained one, as memory allows)",
     "keep_alive": "restart the server: the engine reads it at start",
     "api_key": "restart the server; this window uses the new key at once",
     "cors_origins": "restart the server: the REST adapter reads it at start",
@@ -189,3 +189,34 @@ def save_report(config_file: Path, changed: list[str], environ: dict[str, str] |
     if overridden:
         report += f" Note: {', '.join(overridden)} set in the environment override the file."
     return report
+
+
+def running_values(status, rest_url: str) -> dict[str, str]:
+    """What the running server uses, for the fields it tells (GetStatus, and
+    the REST URL this window talks to), as the form writes them."""
+    from urllib.parse import urlsplit
+
+    running: dict[str, str] = {}
+    port = urlsplit(rest_url).port
+    if port is not None:
+        running["server_port"] = str(port)
+    if status is not None:
+        running["models_dir"] = status.models_dir
+        running["use_gpu"] = "on" if status.gpu_offload else "off"
+        running["keep_alive"] = f"{status.keep_alive_seconds:g}"
+    return running
+
+
+def differing(saved: SettingsValues, running: dict[str, str]) -> set[str]:
+    """The fields whose saved value is not the one running (a restart applies them)."""
+    shown = {
+        "server_port": str(saved.server_port),
+        "models_dir": saved.models_dir,
+        # GPU offload can be off with the setting on (no GPU build): only "off when asked on" is not a difference.
+        "use_gpu": "on" if saved.use_gpu else "off",
+        "keep_alive": f"{saved.keep_alive:g}",
+    }
+    out = {name for name, value in running.items() if name in shown and value != shown[name]}
+    if running.get("use_gpu") == "off" and saved.use_gpu:
+        out.discard("use_gpu")
+    return out

@@ -147,6 +147,7 @@ class ScriptDriver:
             "selections": {path.name: str(path)},
         }
         dpg.run_callbacks([(dpg.get_item_callback(dialog), dialog, app_data, dpg.get_item_user_data(dialog))])
+        dpg.hide_item(dialog)  # as its OK button closes it
 
     def _screenshot(self, path: Path) -> bool:
         if self._frames_in_step == 1:

@@ -198,8 +198,14 @@ def test_with_no_server_the_window_starts_one_applies_settings_and_cleans_up(def
         {"choose_file": "models.file_dialog", "path": str(picked)},
         {"wait": "models", "model": "picked", "timeout": 30},
         {"tab": "settings"},
+        {"wait": "text", "item": "settings.running.keep_alive", "contains": "300", "timeout": 10},
         {"set": "settings.context_size", "value": "4096"},
+        {"set": "settings.keep_alive", "value": "120"},
         {"click": "settings.save"},
+        # Saved, not yet running: the tab says which value a restart applies.
+        {"wait": "text", "item": "settings.note.keep_alive", "contains": "differs from the saved value", "timeout": 10},
+        {"wait": "text", "item": "settings.running.keep_alive", "contains": "300"},
+        {"screenshot": str(tmp_path / "settings.png")},
         {"tab": "server"},
         {"click": "server.stop"},
         {"wait": "server_stopped", "timeout": 60},
@@ -208,6 +214,8 @@ def test_with_no_server_the_window_starts_one_applies_settings_and_cleans_up(def
         {"wait": "engine", "timeout": 120},
         {"wait": "model_field", "model": DEFAULT_MODEL_ID, "field": "context", "value": "4096 (trained 32768)"},
         {"wait": "adapter", "timeout": 60},
+        {"tab": "settings"},
+        {"wait": "text", "item": "settings.running.keep_alive", "contains": "120", "timeout": 30},
         {"quit": True},
     ]
     env = base_env(
