@@ -12,6 +12,8 @@ class ChatTurn:
     # A reasoning model's thinking before the answer, and how many tokens it took.
     reasoning: str = ""
     reasoning_tokens: int = 0
+    # Tool calls the model made: (name, arguments as JSON text).
+    tool_calls: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -49,6 +51,7 @@ class ChatSession:
             return  # a stream the user already stopped or cleared
         self.turns[-1].content += delta.text
         self.turns[-1].reasoning += delta.reasoning
+        self.turns[-1].tool_calls.extend(delta.tool_calls)
         self.version += 1
 
     def end(self, ended: msg.ChatEnded, elapsed_seconds: float | None = None) -> None:
@@ -59,7 +62,7 @@ class ChatSession:
             self.turns[-1].reasoning_tokens = ended.reasoning_tokens
         if ended.error:
             self.last_result = f"error: {ended.error}"
-            if self.turns and not (self.turns[-1].content or self.turns[-1].reasoning):
+            if self.turns and not (self.turns[-1].content or self.turns[-1].reasoning or self.turns[-1].tool_calls):
                 self.turns.pop()  # nothing was generated; do not send an empty turn back later
         elif ended.cancelled:
             self.last_result = f"stopped after {ended.completion_tokens or 'some'} tokens"

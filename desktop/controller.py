@@ -5,6 +5,7 @@ calls the same callbacks). Each method returns at once: network work goes to
 the EngineLink, file work to worker threads, and their results come back as
 messages that ``pump`` applies to the DesktopState on the render thread."""
 
+import json
 import logging
 import os
 import queue
@@ -206,12 +207,21 @@ class DesktopController:
         max_tokens: int | None = None,
         temperature: float | None = None,
         raw_prompt: bool = False,
+        json_mode: bool = False,
+        tools_json: str = "",
     ) -> bool:
         """Starts a streamed reply; False (with a notice) when it cannot start.
 
         ``raw_prompt``: send the text alone as a prompt, without the chat template
-        or the conversation so far, for base models that continue text."""
+        or the conversation so far, for base models that continue text.
+        ``json_mode``: the answer is a JSON object. ``tools_json``: tools the
+        model may call, as a JSON array in OpenAI's shape."""
         text = text.strip()
+        try:
+            tools = chat_tools(tools_json)
+        except ValueError as exc:
+            self.state.notify(f"Tools: {exc}", "error")
+            return False
         if self.state.chat.streaming:
             self.state.notify("A reply is still streaming; stop it first", "warning")
             return False
@@ -234,6 +244,9 @@ class DesktopController:
             request.max_tokens = max_tokens
         if temperature is not None:
             request.temperature = temperature
+        if json_mode:
+            request.response_format.type = pb.RESPONSE_FORMAT_TYPE_JSON_OBJECT
+        request.tools.extend(tools)
         self.link.generate(chat_id, request)
         return True
 
@@ -265,3 +278,32 @@ class DesktopController:
         report = settings_form.save_report(self.config.config_file, settings_form.changed_fields(before, values))
         self.state.notify(report)
         return values, {}, report
+
+
+def chat_tools(text: str) -> list[pb.Tool]:
+    """The Playground's tools: a JSON array of {"type": "function", "function": {...}}
+    or of the function objects alone; ValueError saying what is wrong."""
+    if not text.strip():
+        return []
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg}, line {exc.lineno})") from None
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list):
+        raise ValueError("give a JSON array of tools")
+    tools = []
+    for index, item in enumerate(value):
+        function = item.get("function", item) if isinstance(item, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str) or not function["name"]:
+            raise ValueError(f"tool {index} has no name")
+        parameters = function.get("parameters") or {"type": "object", "properties": {}}
+        tools.append(
+            pb.Tool(
+                name=function["name"],
+                description=str(function.get("description") or ""),
+                parameters_json=json.dumps(parameters),
+            )
+        )
+    return tools

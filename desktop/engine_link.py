@@ -231,8 +231,9 @@ class EngineLink:
                 # The playground asks for one sequence; index 0 is it.
                 if getattr(reply, "index", 0) != 0:
                     continue
-                if reply.text or reply.reasoning:
-                    self._post(msg.ChatDelta(chat_id, reply.text, reasoning=reply.reasoning))
+                if reply.text or reply.reasoning or reply.tool_calls:
+                    calls = tuple((call.name, call.arguments) for call in reply.tool_calls)
+                    self._post(msg.ChatDelta(chat_id, reply.text, reasoning=reply.reasoning, tool_calls=calls))
                 if reply.finish_reason:
                     finish = finish_reason_name(reply.finish_reason)
                 if reply.HasField("usage"):

@@ -69,6 +69,8 @@ class ChatDelta:
     text: str
     # What a reasoning model thought, apart from the answer.
     reasoning: str = ""
+    # Tool calls the reply made: (name, arguments as JSON text).
+    tool_calls: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """Playground tab: chat with a model, the reply streamed in as it is generated,
-with a Stop button. A quick way to see that a model works."""
+with a Stop button; JSON mode, tools the model may call (its calls shown
+apart), and a reasoning model's thinking under a collapsed header. A quick
+way to see that a model works."""
 
 import dearpygui.dearpygui as dpg
 
@@ -11,6 +13,8 @@ SYSTEM = "playground.system"
 MAX_TOKENS = "playground.max_tokens"
 TEMPERATURE = "playground.temperature"
 RAW_PROMPT = "playground.raw_prompt"
+JSON_MODE = "playground.json_mode"
+TOOLS = "playground.tools"
 TRANSCRIPT = "playground.transcript"
 INPUT = "playground.input"
 SEND = "playground.send"
@@ -27,8 +31,9 @@ class PlaygroundPanel:
         self._shown_models = -1
         self._shown_chat = -1
         self._drawn_turns = 0
-        # Whether the last turn was drawn with its reasoning (the header appears with the first thought).
-        self._drawn_reasoning = False
+        # Whether the last turn was drawn with its reasoning (the header appears with the
+        # first thought), and with how many tool calls.
+        self._drawn_reasoning: tuple[bool, int] = (False, 0)
         self._scroll_down = False
 
     def build(self) -> None:
@@ -43,7 +48,18 @@ class PlaygroundPanel:
             with dpg.tooltip(RAW_PROMPT):
                 dpg.add_text("Send the text alone, without the chat template or the conversation:")
                 dpg.add_text("base models, such as the default one, continue text rather than chat.")
+            dpg.add_checkbox(tag=JSON_MODE, label="JSON mode")
+            with dpg.tooltip(JSON_MODE):
+                dpg.add_text("The answer is one JSON object (a grammar holds the model to it).")
         dpg.add_input_text(tag=SYSTEM, hint="system prompt (optional)", width=-1)
+        with dpg.collapsing_header(label="Tools", default_open=False):
+            dpg.add_input_text(
+                tag=TOOLS,
+                multiline=True,
+                height=90,
+                width=-1,
+                hint='[{"type": "function", "function": {"name": "get_weather", "parameters": {...}}}]',
+            )
         with dpg.child_window(tag=TRANSCRIPT, height=-75, border=True):
             pass
         dpg.add_input_text(
@@ -64,6 +80,8 @@ class PlaygroundPanel:
             max_tokens=dpg.get_value(MAX_TOKENS) or None,
             temperature=round(float(temperature), 2),
             raw_prompt=bool(dpg.get_value(RAW_PROMPT)),
+            json_mode=bool(dpg.get_value(JSON_MODE)),
+            tools_json=dpg.get_value(TOOLS) or "",
         )
         if sent:
             dpg.set_value(INPUT, "")
@@ -85,7 +103,8 @@ class PlaygroundPanel:
             return
         self._shown_chat = chat.version
         last = chat.turns[-1] if chat.turns else None
-        if len(chat.turns) != self._drawn_turns or (last is not None and bool(last.reasoning) != self._drawn_reasoning):
+        drawn = (bool(last.reasoning), len(last.tool_calls)) if last is not None else (False, 0)
+        if len(chat.turns) != self._drawn_turns or drawn != self._drawn_reasoning:
             self._draw_turns()
         elif last is not None:
             index = len(chat.turns) - 1
@@ -119,10 +138,21 @@ class PlaygroundPanel:
                 tag=f"playground.turn.{index}",
                 wrap=0,
                 indent=12,
+                show=bool(turn.content or not turn.tool_calls),
             )
+            for number, (name, arguments) in enumerate(turn.tool_calls):
+                dpg.add_text(
+                    f"calls {name}({arguments})",
+                    parent=TRANSCRIPT,
+                    tag=f"playground.tool_call.{index}.{number}",
+                    wrap=0,
+                    indent=12,
+                    color=theme.WARNING,
+                )
             dpg.add_spacer(parent=TRANSCRIPT, height=4)
         self._drawn_turns = len(chat.turns)
-        self._drawn_reasoning = bool(chat.turns and chat.turns[-1].reasoning)
+        last = chat.turns[-1] if chat.turns else None
+        self._drawn_reasoning = (bool(last.reasoning), len(last.tool_calls)) if last is not None else (False, 0)
 
 
 def _shown(turn, streaming: bool) -> str:

@@ -343,3 +343,56 @@ def test_a_reasoning_models_thinking_shows_apart_with_its_token_count(no_config,
     assert "<think>" not in reply["reasoning"] + reply["content"]
     assert "(16 thinking)" in report["chat_result"]
     assert_not_blank(tmp_path / "thinking.png")
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+def test_the_playground_answers_in_json_mode_and_shows_a_tool_call(no_config, tmp_path):
+    from tests.helpers.instruct_model import install_instruct_model
+    from tests.helpers.models import INSTRUCT_MODEL_ID
+
+    models = tmp_path / "models"
+    models.mkdir()
+    path = install_instruct_model(REPO / ".cache" / "models")
+    (models / path.name).symlink_to(path)
+    engine = EngineProcess(models, no_config, tmp_path / "engine.log")
+    try:
+        script = [
+            {"wait": "engine", "timeout": 30},
+            {"tab": "playground"},
+            {"set": "playground.model", "value": INSTRUCT_MODEL_ID},
+            {"set": "playground.temperature", "value": 0.0},
+            {"set": "playground.max_tokens", "value": 64},
+            {"set": "playground.json_mode", "value": True},
+            {"set": "playground.input", "value": "Describe the sky as JSON with the keys colour and mood."},
+            {"click": "playground.send"},
+            {"wait": "chat_done", "timeout": 120},
+            # The answer is JSON: a grammar held the model to an object.
+            {"wait": "text", "item": "playground.turn.1", "contains": '{"colour"', "timeout": 10},
+            {"click": "playground.clear"},
+            {"set": "playground.json_mode", "value": False},
+            {"set": "playground.tools", "value": json.dumps([WEATHER_TOOL])},
+            {"set": "playground.input", "value": "What is the weather in Paris right now?"},
+            {"click": "playground.send"},
+            {"wait": "chat_done", "timeout": 120},
+            {"wait": "text", "item": "playground.tool_call.1.0", "contains": "calls get_weather(", "timeout": 10},
+            {"screenshot": str(tmp_path / "tool_call.png")},
+            {"quit": True},
+        ]
+        env = base_env(models, no_config, LLM_ENGINE_ADDRESS=engine.address, LLM_SERVER_PORT=str(free_port()))
+        report, log = run_window(script, tmp_path, env, "--no-start-server")
+    finally:
+        engine.stop()
+    [_, reply] = report["chat"]
+    [(name, arguments)] = reply["tool_calls"]
+    assert name == "get_weather" and "paris" in json.loads(arguments)["city"].lower()
+    assert "tool_calls" in report["chat_result"]
+    assert_not_blank(tmp_path / "tool_call.png")

@@ -1,0 +1,27 @@
+"""The Playground's tools box: OpenAI's tool objects (or bare functions) become
+the engine's tools; what is not a tool says why."""
+
+import json
+
+import pytest
+
+from hearth.desktop.controller import chat_tools
+
+pytestmark = pytest.mark.unit
+
+
+def test_tools_in_openais_shape_or_bare_functions_are_read():
+    weather = {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+    [wrapped] = chat_tools(json.dumps([{"type": "function", "function": weather}]))
+    [bare] = chat_tools(json.dumps(weather))
+    assert wrapped == bare and wrapped.name == "get_weather"
+    assert json.loads(wrapped.parameters_json)["properties"]["city"] == {"type": "string"}
+    assert chat_tools("  ") == []
+
+
+@pytest.mark.parametrize(
+    "text, says", [("[{", "not JSON"), ('"x"', "JSON array"), ('[{"type": "function"}]', "no name"), ("[1]", "no name")]
+)
+def test_what_is_not_a_tool_says_why(text, says):
+    with pytest.raises(ValueError, match=says):
+        chat_tools(text)
