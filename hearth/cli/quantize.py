@@ -12,8 +12,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from hearth.cli.running import find_model
-from hearth.client import EngineCallError
+from hearth.cli.running import find_model, model_or_failure
 from hearth.engine.errors import EngineError
 from hearth.engine.models.config import MODEL_ID_MAX_LENGTH
 from hearth.engine.models.gguf_info import GGUFReadError, read_gguf_info
@@ -70,12 +69,9 @@ def _run_quantizer(source: Path, partial: Path, type_name: str, allow_requantize
 def quantize_model(
     settings: EngineSettings, model_id: str, type_name: str, new_id: str | None, *, allow_requantize: bool
 ) -> int:
-    try:
-        model = find_model(settings, model_id)
-    except EngineCallError as exc:
-        return _fail(exc.message)
-    if model is None:
-        return _fail(f"The model '{model_id}' does not exist; `hearth list` shows the models")
+    model = model_or_failure(settings, model_id)
+    if isinstance(model, int):
+        return model
     try:
         target_type = check_quantize(model.quantization, type_name, allow_requantize=allow_requantize)
     except EngineError as exc:

@@ -100,13 +100,21 @@ def find_model(settings: EngineSettings, model_id: str) -> pb.Model | None:
     return next((m for m in models_from_folder(settings) if m.id == model_id), None)
 
 
-def show_model(settings: EngineSettings, model_id: str, *, as_json: bool) -> int:
+def model_or_failure(settings: EngineSettings, model_id: str) -> pb.Model | int:
+    """The model (see find_model), or the exit status after saying why there is none."""
     try:
         model = find_model(settings, model_id)
     except EngineCallError as exc:
         return _fail(exc.message)
     if model is None:
         return _fail(f"The model '{model_id}' does not exist; `hearth list` shows the models")
+    return model
+
+
+def show_model(settings: EngineSettings, model_id: str, *, as_json: bool) -> int:
+    model = model_or_failure(settings, model_id)
+    if isinstance(model, int):
+        return model
     if as_json:
         print(json.dumps(MessageToDict(model, preserving_proto_field_name=True), indent=2))
         return 0
