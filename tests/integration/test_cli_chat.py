@@ -1,26 +1,46 @@
 """`hearth run`, `ps`, `stop` and `show` as a user types them: the chat in a
 real pseudo-terminal (its answer streamed by the instruct model, Ctrl-C
 stopping an answer but not the session, /bye ending it), one answer for a
-prompt or piped text, and clear errors when no engine runs."""
+prompt or piped text, and clear errors when no engine runs. The model is
+served greedy by its config entry (temperature 0), as a user would set a
+model's defaults, so that one answer does not depend on a sampling draw."""
 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pexpect
 import pytest
 
+from tests.helpers.instruct_model import install_instruct_model
 from tests.helpers.models import INSTRUCT_MODEL_ID
-from tests.helpers.servers import base_env, free_port
+from tests.helpers.servers import HearthServer, base_env, free_port
+
+REPO = Path(__file__).resolve().parents[2]
 
 HEARTH = [sys.executable, "-m", "hearth"]
 
 
 @pytest.fixture(scope="module")
-def env(instruct_server, tmp_path_factory):
+def greedy_server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli-chat-server")
+    (folder / "models").mkdir()
+    path = install_instruct_model(REPO / ".cache" / "models")
+    entry = {"id": INSTRUCT_MODEL_ID, "path": str(path), "parameters": {"temperature": 0}}
+    (folder / "config.json").write_text(json.dumps({"models": [entry]}))
+    server = HearthServer(folder / "models", folder / "config.json", folder / "serve.log")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def env(greedy_server, tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli-chat")
     environment = base_env(folder / "models", folder / "config.json")
-    environment["LLM_ENGINE_ADDRESS"] = instruct_server.engine_address
+    environment["LLM_ENGINE_ADDRESS"] = greedy_server.engine_address
     return environment
 
 
