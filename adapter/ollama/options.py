@@ -124,14 +124,19 @@ def apply_options(options: dict[str, Any] | None, generate: pb.GenerateRequest) 
             if count < -2:
                 raise bad_request("invalid option 'num_predict': use a positive count, or -1 for no limit")
             # -1 (no limit), -2 (until the context is full) and 0 leave it unset:
-            # the engine then generates until the model stops or the context is full.
+            # the engine then generates until the model stops or the context is full;
+            # -1 and -2 ask for that even where the model's defaults set a length.
             if count > 0:
                 generate.max_tokens = min(count, 2**32 - 1)
+            elif count < 0:
+                generate.without_model_defaults.append("max_tokens")
         elif name == "seed":
             seed = _typed(name, value, int)
-            # Ollama's -1 (and any negative seed) means a random one: left unset.
+            # Ollama's -1 (and any negative seed) means a random one, even where the model's defaults set a seed.
             if seed >= 0:
                 generate.seed = seed % 2**64
+            else:
+                generate.without_model_defaults.append("seed")
         elif name == "stop":
             generate.stop.extend(_stops(value))
         elif name in _UNSUPPORTED_UNLESS:

@@ -16,7 +16,8 @@ def with_model_defaults(params: GenerateParams, record: ModelRecord) -> Generate
     sampling = {name: value for name, value in record.parameters if name in params.unset}
     changes: dict = {}
     if "max_tokens" in sampling:
-        changes["max_tokens"] = sampling.pop("max_tokens")
+        # A default longer than the model may write (its entry's max_output_tokens) is cut to it, not refused.
+        changes["max_tokens"] = min(sampling.pop("max_tokens"), record.max_output_tokens)
     if "stop" in sampling:
         changes["stop"] = tuple(sampling.pop("stop"))
     if sampling:

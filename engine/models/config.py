@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hearth.engine.generation.limits import SAMPLING_RANGES
 from hearth.settings.file import edit_config_document
 
 log = logging.getLogger(__name__)
@@ -23,18 +24,24 @@ MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\-]*(/[A-Za-z0-9][A-Za-z0-9._:\-]*
 MODEL_ID_MAX_LENGTH = 200
 
 
+def _sampling_field(name: str):
+    """A default within the range a request's own value is checked against."""
+    low, high = SAMPLING_RANGES[name]
+    return Field(default=None, ge=low, le=high)
+
+
 class ModelParameters(BaseModel):
     """Sampling defaults for the model (Ollama's Modelfile PARAMETER): used where a request sets none."""
 
     model_config = ConfigDict(extra="ignore")
 
-    temperature: float | None = Field(default=None, ge=0, le=100)
-    top_p: float | None = Field(default=None, ge=0, le=1)
-    top_k: int | None = Field(default=None, ge=0, le=1_000_000)
-    min_p: float | None = Field(default=None, ge=0, le=1)
-    repeat_penalty: float | None = Field(default=None, ge=0, le=100)
-    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
-    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    temperature: float | None = _sampling_field("temperature")
+    top_p: float | None = _sampling_field("top_p")
+    top_k: int | None = _sampling_field("top_k")
+    min_p: float | None = _sampling_field("min_p")
+    repeat_penalty: float | None = _sampling_field("repeat_penalty")
+    presence_penalty: float | None = _sampling_field("presence_penalty")
+    frequency_penalty: float | None = _sampling_field("frequency_penalty")
     seed: int | None = Field(default=None, ge=0, le=2**64 - 1)
     max_tokens: int | None = Field(default=None, ge=1, le=1_048_576)
     stop: list[str] | None = Field(default=None, max_length=16)
@@ -73,14 +80,29 @@ def load_config_file(path: Path) -> ConfigFile:
         log.warning("cannot read config file %s: %s", path, exc)
         return ConfigFile()
     try:
-        config = ConfigFile.model_validate(json.loads(raw))
-    except (ValueError, ValidationError) as exc:
+        document = json.loads(raw)
+    except ValueError as exc:
         log.warning("ignoring invalid config file %s: %s", path, exc)
         return ConfigFile()
+    entries = document.get(MODELS_KEY, []) if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        log.warning('ignoring config file %s: it is not a JSON object with a "%s" list', path, MODELS_KEY)
+        return ConfigFile()
+    config = ConfigFile(models=[entry for index, item in enumerate(entries) if (entry := _entry(path, index, item))])
     for entry in config.models:
         if not entry.path.is_absolute():
             entry.path = (path.parent / entry.path).resolve()
     return config
+
+
+def _entry(path: Path, index: int, item: Any) -> ModelEntry | None:
+    """One model entry; an invalid one is logged and skipped, the others still count."""
+    try:
+        return ModelEntry.model_validate(item)
+    except ValidationError as exc:
+        named = f" ({item['id']!r})" if isinstance(item, dict) and isinstance(item.get("id"), str) else ""
+        log.warning("ignoring model entry %d%s of config file %s: %s", index, named, path, exc)
+        return None
 
 
 def edit_model_entries(path: Path, edit: Callable[[list[Any]], list[Any]]) -> None:

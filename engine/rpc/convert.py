@@ -133,8 +133,19 @@ def generate_params_from_proto(request: pb.GenerateRequest) -> GenerateParams:
         top_logprobs=_top_logprobs(request),
         keep_alive=_optional(request, "keep_alive_seconds", None),
         reasoning=_reasoning(request.reasoning),
-        unset=frozenset(name for name in DEFAULTABLE if not _given(request, name)),
+        unset=_unset(request),
     )
+
+
+def _unset(request: pb.GenerateRequest) -> frozenset[str]:
+    """The fields a model's defaults may fill: those the request left unset, less those it keeps unset on purpose."""
+    kept = set(request.without_model_defaults)
+    if unknown := kept.difference(DEFAULTABLE):
+        raise InvalidArgument(
+            f"'without_model_defaults' names unknown fields: {', '.join(sorted(unknown))}",
+            param="without_model_defaults",
+        )
+    return frozenset(name for name in DEFAULTABLE if name not in kept and not _given(request, name))
 
 
 def _given(request: pb.GenerateRequest, name: str) -> bool:

@@ -31,6 +31,8 @@ PARAMETERS: dict[str, tuple[str, Callable[[str], float | int]]] = {
     "presence_penalty": ("presence_penalty", float),
     "frequency_penalty": ("frequency_penalty", float),
 }
+# A negative value of these asks for the engine's own behaviour.
+_NEGATIVE_MEANS = {"seed": "a random seed", "max_tokens": "no limit"}
 HELP = """Available commands:
   /set system TEXT            set the system prompt
   /set parameter NAME VALUE   set a sampling parameter (temperature, top_p, top_k, min_p, seed,
@@ -48,6 +50,8 @@ class Conversation:
     system: str = ""
     parameters: dict[str, float | int] = field(default_factory=dict)
     think: bool | None = None
+    # Fields left unset on purpose (seed -1, num_predict -1): the model's defaults do not fill them.
+    unset: set[str] = field(default_factory=set)
     turns: list[tuple[str, str]] = field(default_factory=list)
 
     def request(self, prompt: str) -> pb.GenerateRequest:
@@ -60,6 +64,7 @@ class Conversation:
         request.messages.add(role="user", content=prompt)
         for name, value in self.parameters.items():
             setattr(request, name, value)
+        request.without_model_defaults.extend(sorted(self.unset))
         if self.think is not None:
             request.reasoning.mode = pb.REASONING_MODE_ON if self.think else pb.REASONING_MODE_OFF
         return request
@@ -114,10 +119,30 @@ def _answer(client: EngineClient, conversation: Conversation, prompt: str, out, 
             answer.write(message)
     except KeyboardInterrupt:
         call.cancel()
-        answer.finish()
         return None
-    answer.finish()
+    finally:
+        answer.finish()
     return "".join(answer.text)
+
+
+def _set_parameter(conversation: Conversation, name: str, value: str) -> str:
+    field_name, kind = PARAMETERS[name]
+    try:
+        number = kind(value)
+    except ValueError:
+        return f"'{value}' is not a valid value for {name}."
+    if number < 0 and field_name in _NEGATIVE_MEANS:
+        # Ollama's -1: a random seed, no length limit — even where the model's defaults set one.
+        conversation.parameters.pop(field_name, None)
+        conversation.unset.add(field_name)
+        return f"Set parameter '{name}' to '{value}' ({_NEGATIVE_MEANS[field_name]})."
+    try:
+        setattr(pb.GenerateRequest(), field_name, number)
+    except (ValueError, TypeError):
+        return f"'{value}' is out of range for {name}."
+    conversation.parameters[field_name] = number
+    conversation.unset.discard(field_name)
+    return f"Set parameter '{name}' to '{value}'."
 
 
 def _set(conversation: Conversation, words: list[str]) -> str:
@@ -132,12 +157,7 @@ def _set(conversation: Conversation, words: list[str]) -> str:
         name, value = words[1], words[2]
         if name not in PARAMETERS:
             return f"Unknown parameter '{name}'; /? lists them."
-        field_name, kind = PARAMETERS[name]
-        try:
-            conversation.parameters[field_name] = kind(value)
-        except ValueError:
-            return f"'{value}' is not a valid value for {name}."
-        return f"Set parameter '{name}' to '{value}'."
+        return _set_parameter(conversation, name, value)
     return "Usage: /set system TEXT | /set parameter NAME VALUE | /set think | /set nothink"
 
 
@@ -155,6 +175,7 @@ def _command(conversation: Conversation, line: str) -> str | None:
     if command == "/show":
         shown = [f"model: {conversation.model}", f"system: {conversation.system or '(none)'}"]
         shown += [f"{name}: {value}" for name, value in conversation.parameters.items()]
+        shown += [f"{name}: {_NEGATIVE_MEANS[name]}" for name in sorted(conversation.unset)]
         return "\n".join(shown)
     if command in ("/?", "/help"):
         return HELP
@@ -231,6 +252,8 @@ def run_chat(settings: EngineSettings, model: str, prompt: str | None, *, read: 
         if prompt is None and piped is None:
             return _interactive(client, conversation, read)
         text = "\n\n".join(part for part in (piped, prompt) if part and part.strip())
+        if not text:
+            return 0  # nothing to ask (empty input piped in): like Ollama, the model is just loaded
         try:
             answer = _answer(client, conversation, text, sys.stdout, interactive=False)
         except EngineCallError as exc:

@@ -94,6 +94,18 @@ def test_ctrl_c_and_unknown_commands_at_the_prompt_keep_the_session(env):
     child.expect_exact("Unknown parameter 'temprature'")
     child.sendline("/nope")
     child.expect_exact("Unknown command '/nope'")
+    # Ollama's -1 for a random seed and no length limit; a value no field holds is refused, not a crash.
+    child.sendline("/set parameter seed -1")
+    child.expect_exact("Set parameter 'seed' to '-1' (a random seed).")
+    child.sendline("/set parameter num_predict -1")
+    child.expect_exact("(no limit)")
+    child.sendline(f"/set parameter seed {2**70}")
+    child.expect_exact(f"'{2**70}' is out of range for seed.")
+    child.sendline("/show")
+    child.expect_exact("max_tokens: no limit")
+    child.sendline("What is the capital of France? Answer in one word.")
+    child.expect_exact("Paris")
+    child.expect_exact(">>> ")
     child.sendeof()
     child.expect(pexpect.EOF)
     child.close()
@@ -107,6 +119,9 @@ def test_one_answer_for_a_prompt_or_piped_text(env):
     piped = hearth(["run", INSTRUCT_MODEL_ID], env, stdin="What is the capital of Italy? Answer in one word.")
     assert piped.returncode == 0, piped.stderr
     assert "Rome" in piped.stdout
+    # Nothing piped in and no prompt: as with Ollama the model is loaded and nothing is asked.
+    empty = hearth(["run", INSTRUCT_MODEL_ID], env, stdin="")
+    assert (empty.returncode, empty.stdout, empty.stderr) == (0, "", "")
 
 
 def test_ps_stop_and_show_against_the_running_engine(env):

@@ -32,6 +32,15 @@ def server(tmp_path_factory):
         "models": [
             {"id": "tuned", "path": str(path), "system": SYSTEM, "parameters": defaults},
             {"id": "plain", "path": str(path)},
+            # Samples freely with a fixed seed, and asks for more than the model may write (cut to its 8).
+            {
+                "id": "seeded",
+                "path": str(path),
+                "max_output_tokens": 8,
+                "parameters": {"seed": 3, "temperature": 1.5, "top_k": 0, "max_tokens": 500},
+            },
+            # Out of the range a request may ask for: the entry is refused, as a request would be.
+            {"id": "wild", "path": str(path), "parameters": {"temperature": 50}},
         ]
     }
     (folder / "config.json").write_text(json.dumps(config))
@@ -93,3 +102,28 @@ def test_hearth_show_prints_them(server, tmp_path):
     assert shown.returncode == 0, shown.stderr
     assert "Parameters" in shown.stdout and "max_tokens          5" in shown.stdout
     assert "System" in shown.stdout and SYSTEM in shown.stdout
+
+
+def test_ollamas_minus_one_asks_for_a_random_seed_and_no_limit_over_the_models_defaults(server):
+    client = ollama.Client(host=server.base_url, timeout=60)
+
+    def generate(model: str, **options) -> tuple[str, int]:
+        reply = client.generate(model=model, prompt="Where is the harbour?", raw=True, options=options)
+        return reply.response, reply.eval_count
+
+    # The model's seed: the same draw each time, of as many tokens as it may write.
+    fixed = generate("seeded")
+    assert generate("seeded") == fixed and fixed[1] == 8
+    # seed -1: a fresh seed each time (eight tokens drawn at temperature 1.5 from 259 do not repeat).
+    drawn = {generate("seeded", seed=-1) for _ in range(3)}
+    assert len(drawn) == 3
+    # num_predict -1: no limit but the model's, over its default of five tokens.
+    _, unlimited = generate("tuned", num_predict=-1)
+    _, plain = generate("plain", temperature=0, top_k=1)
+    assert unlimited == plain > 5
+
+
+def test_a_default_no_request_could_ask_for_is_refused_with_its_entry(server):
+    listed = {model["id"] for model in httpx.get(f"{server.base_url}/v1/models", timeout=30).json()["data"]}
+    assert {"tuned", "plain", "seeded"} <= listed and "wild" not in listed
+    assert "ignoring model entry 3 ('wild')" in server.log() and "temperature" in server.log()

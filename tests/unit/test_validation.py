@@ -73,6 +73,7 @@ def test_a_plain_request_passes_and_comes_out_validated():
             "response_format",
         ),
         ({"keep_alive_seconds": float("nan")}, "keep_alive"),
+        ({"without_model_defaults": ["seed", "tempreture"]}, "without_model_defaults"),
     ],
 )
 def test_each_rule_names_the_field_it_refuses(fields: dict, param: str):
@@ -90,3 +91,10 @@ def test_a_model_that_cannot_be_used_is_refused_before_anything_runs():
     broken = RECORD.__class__(**{**RECORD.__dict__, "invalid_reason": "not a GGUF file"})
     with pytest.raises(ModelInvalid):
         validate_generate(generate_params_from_proto(pb.GenerateRequest(model="m", messages=HELLO)), broken, max_sequences=4)
+
+
+def test_fields_kept_unset_on_purpose_are_not_offered_to_the_models_defaults():
+    kept = generate_params_from_proto(pb.GenerateRequest(model="m", messages=HELLO, without_model_defaults=["seed"]))
+    assert "seed" not in kept.unset and "max_tokens" in kept.unset
+    given = generate_params_from_proto(pb.GenerateRequest(model="m", messages=HELLO, temperature=0.3))
+    assert "temperature" not in given.unset and "seed" in given.unset
