@@ -5,7 +5,7 @@
 reasoning; ``final`` and ``commentary`` without a recipient are the answer; a
 message addressed ``to=functions.NAME`` is a call of that tool (its body the
 JSON arguments). Text outside any message is answer text; no marker leaks
-(a header's marker written where no header is, is dropped)."""
+(a marker written where it means nothing is dropped)."""
 
 import json
 import re
@@ -21,6 +21,8 @@ _OPENS = (START, CHANNEL)
 # Header markers met where no header is (in a body, between messages): not the model's words, dropped.
 _STRAY = (CHANNEL, MESSAGE, CONSTRAIN)
 _MARKERS = (*_ENDS, *_STRAY)
+# What ends a header that is not one: a message's end or a new message before its <|message|>.
+_HEADER_ENDS = (MESSAGE, *_ENDS)
 _LONGEST = max(map(len, _MARKERS))
 # A header longer than this is not one: it is shown as the text it was.
 MAX_HEADER_CHARS = 512
@@ -28,6 +30,12 @@ _CHANNEL_NAME = re.compile(r"<\|channel\|>\s*([\w.-]*)")
 _RECIPIENT = re.compile(r"\bto=([^\s<]+)")
 
 _BETWEEN, _HEADER, _BODY = "between", "header", "body"
+
+
+def _unmarked(text: str) -> str:
+    for marker in _MARKERS:
+        text = text.replace(marker, "")
+    return text
 
 
 def _held(text: str) -> int:
@@ -50,7 +58,9 @@ def open_message(prompt: str) -> str:
 
 
 class HarmonyParser:
-    """``opened``: the open message the prompt ends with (see open_message)."""
+    """``opened``: the open message the prompt ends with (see open_message).
+    Each push gives the reasoning and the answer's parts in the order they were
+    written: text, and calls as (recipient, raw arguments)."""
 
     def __init__(self, opened: str = ""):
         self._state = _BETWEEN
@@ -62,6 +72,8 @@ class HarmonyParser:
         self._pending = ""
         # The part of an open header that the prompt wrote (never shown as the output's text).
         self._prompted = opened
+        # Whether the open header began with a <|start|> the model wrote.
+        self._role_first = False
         if opened:
             self._state = _HEADER
             self._buffer = opened
@@ -70,36 +82,41 @@ class HarmonyParser:
     def reasoning(self) -> bool:
         return self._state == _BODY and self._channel == "analysis"
 
-    def push(self, text: str) -> tuple[str, str, list[tuple[str, str]]]:
-        """(reasoning, answer, calls as (name, raw arguments)) that can be given now."""
+    def push(self, text: str) -> tuple[str, list[str | tuple[str, str]]]:
+        """(reasoning, the answer's parts) that can be given now."""
         self._buffer += text
         return self._advance(final=False)
 
-    def finish(self) -> tuple[str, str, list[tuple[str, str]]]:
+    def finish(self) -> tuple[str, list[str | tuple[str, str]]]:
         """The end of the output: what was held back, on its side; an unended call is still read."""
         return self._advance(final=True)
 
-    def _advance(self, *, final: bool) -> tuple[str, str, list[tuple[str, str]]]:
+    def _advance(self, *, final: bool) -> tuple[str, list[str | tuple[str, str]]]:
         reasoning: list[str] = []
-        answer: list[str] = []
-        calls: list[tuple[str, str]] = []
+        answer: list[str | tuple[str, str]] = []
         while True:
             if self._state == _HEADER:
-                at = self._buffer.find(MESSAGE)
-                if at < 0:
-                    if not final and len(self._buffer) <= MAX_HEADER_CHARS:
-                        break
-                    # Not a header after all: text the model wrote, shown as the answer. One
-                    # cut short at the end (it names a channel) is a marker, dropped.
-                    text = self._buffer.removeprefix(self._prompted)
-                    if len(self._buffer) > MAX_HEADER_CHARS or CHANNEL not in text:
-                        self._give_text(text, answer)
-                    self._buffer, self._state, self._prompted = "", _BETWEEN, ""
+                found = [(i, m) for m in _HEADER_ENDS if (i := self._buffer.find(m)) >= 0]
+                if found and min(found)[1] == MESSAGE:
+                    at = min(found)[0]
+                    self._prompted, self._role_first = "", False
+                    self._open(self._buffer[:at])
+                    self._buffer = self._buffer[at + len(MESSAGE) :]
+                    self._state = _BODY
                     continue
-                self._prompted = ""
-                self._open(self._buffer[:at])
-                self._buffer = self._buffer[at + len(MESSAGE) :]
-                self._state = _BODY
+                if not found and not final and len(self._buffer) <= MAX_HEADER_CHARS:
+                    break
+                # Not a header after all (too long, ended before its <|message|>, or cut at the end
+                # of the output). Too long, it is text the model wrote; where the prompt opened the
+                # header, what the model wrote in it is the answer's too — unless it names a channel.
+                # Other broken headers (after the model's own <|start|>) are markers, dropped.
+                at = min(found)[0] if found else len(self._buffer)
+                text = self._buffer[:at].removeprefix(self._prompted)
+                too_long = not found and len(self._buffer) > MAX_HEADER_CHARS
+                if too_long or not self._role_first and CHANNEL not in text:
+                    self._give_text(_unmarked(text), answer)
+                self._buffer, self._state = self._buffer[at:], _BETWEEN
+                self._prompted, self._role_first = "", False
                 continue
             found = [(i, m) for m in (_ENDS if self._state == _BODY else _OPENS) if (i := self._buffer.find(m)) >= 0]
             if not found:
@@ -107,18 +124,19 @@ class HarmonyParser:
                 self._give(self._buffer[: len(self._buffer) - keep], reasoning, answer)
                 self._buffer = self._buffer[len(self._buffer) - keep :]
                 if final and self._state == _BODY and self._recipient:
-                    calls.append((self._recipient, self._call))
+                    answer.append((self._recipient, self._call))
                     self._recipient = self._call = ""
                 break
             at, marker = min(found)
             self._give(self._buffer[:at], reasoning, answer)
             if self._state == _BODY and self._recipient:
-                calls.append((self._recipient, self._call))
+                answer.append((self._recipient, self._call))
             self._recipient = self._call = self._channel = self._pending = ""
             # <|channel|> with no <|start|> before it opens a header too.
             self._buffer = self._buffer[at + (len(marker) if marker != CHANNEL else 0) :]
             self._state = _HEADER if marker in _OPENS else _BETWEEN
-        return "".join(reasoning), "".join(answer), calls
+            self._role_first = marker == START
+        return "".join(reasoning), answer
 
     def _open(self, header: str) -> None:
         channel = _CHANNEL_NAME.search(header)
@@ -126,9 +144,8 @@ class HarmonyParser:
         self._channel = channel.group(1) if channel else ""
         self._recipient = recipient.group(1) if recipient else ""
 
-    def _give(self, text: str, reasoning: list[str], answer: list[str]) -> None:
-        for marker in _STRAY:
-            text = text.replace(marker, "")
+    def _give(self, text: str, reasoning: list[str], answer: list) -> None:
+        text = _unmarked(text)
         if not text:
             return
         if self._state == _BODY and self._recipient:
@@ -140,7 +157,7 @@ class HarmonyParser:
         else:
             self._give_text(text, answer)
 
-    def _give_text(self, text: str, answer: list[str]) -> None:
+    def _give_text(self, text: str, answer: list) -> None:
         """Text outside any message: the answer's, once it is more than whitespace."""
         self._pending += text
         if self._pending.strip():

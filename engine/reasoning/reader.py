@@ -58,17 +58,22 @@ class HarmonyReader:
         return self._parsers[index]
 
     def _piece(self, event: TextPiece | None, index: int, read: tuple) -> TextPiece | None:
-        reasoning, text, raw_calls = read
+        reasoning, parts = read
         collector = self._parser(index)[1]
-        calls = []
-        for recipient, body in raw_calls:
+        texts, calls = [], []
+        for part in parts:
+            if isinstance(part, str):
+                texts.append(part)
+                continue
+            recipient, body = part
             name = recipient.removeprefix(_FUNCTIONS) if recipient.startswith(_FUNCTIONS) else None
             arguments = call_arguments(body)
             accepted = collector.accept([(name, arguments)]) if name and arguments is not None else None
             if accepted is None:
-                text += body
+                texts.append(body)
             else:
                 calls.extend(accepted)
+        text = "".join(texts)
         if event is None:
             return (
                 TextPiece(text, index, reasoning=reasoning, tool_calls=tuple(calls))

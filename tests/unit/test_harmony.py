@@ -60,6 +60,23 @@ CASES = [
     ),
     # A header cut short at the end shows nothing.
     (ANALYSING, "hm<|end|><|start|>assistant<|channel|>fin", "hm", "", []),
+    # A "header" too long to be one is text, its markers dropped.
+    (ASSISTANT, "<|channel|>" + "x" * 600, "", "x" * 600, []),
+    # Ends where no message is open are dropped too.
+    (ASSISTANT, "<|channel|>final<|message|>Hi<|end|><|call|><|return|> there", "", "Hi there", []),
+    # Text written where the prompt's header was due, ended before any <|message|>, is the
+    # answer's; a broken header after the model's own <|start|> is not.
+    (ASSISTANT, "Hello.<|end|><|start|>assistant<|channel|>final<|message|> Bye", "", "Hello. Bye", []),
+    (ANALYSING, "ok<|end|><|start|>assistant<|end|>", "ok", "", []),
+    (ANALYSING, "ok<|start|>x1<|start|>y2<|message|>", "ok", "", []),
+    # A rejected call's body keeps its place among the answer's text.
+    (
+        ASSISTANT,
+        '<|channel|>commentary to=functions.nope<|message|>{"a": 1}<|end|><|start|>assistant<|channel|>final<|message|> done',
+        "",
+        '{"a": 1} done',
+        [],
+    ),
 ]
 
 
