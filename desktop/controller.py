@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hearth.desktop import file_tasks, settings_form
 from hearth.desktop import messages as msg
+from hearth.desktop.chat_session import ChatTurn
 from hearth.desktop.config import DesktopConfig
 from hearth.desktop.engine_link import EngineLink
 from hearth.desktop.server_process import ServerProcess
@@ -235,10 +236,7 @@ class DesktopController:
             request = pb.GenerateRequest(model=model_id, prompt=text)
         else:
             turns = [pb.ChatMessage(role="system", content=system_prompt.strip())] if system_prompt.strip() else []
-            turns += [
-                pb.ChatMessage(role=turn.role, content=turn.content, reasoning=turn.reasoning)
-                for turn in self.state.chat.history()
-            ]
+            turns += history_messages(self.state.chat.history())
             request = pb.GenerateRequest(model=model_id, messages=turns)
         if max_tokens:
             request.max_tokens = max_tokens
@@ -278,6 +276,21 @@ class DesktopController:
         report = settings_form.save_report(self.config.config_file, settings_form.changed_fields(before, values))
         self.state.notify(report)
         return values, {}, report
+
+
+def history_messages(turns: list[ChatTurn]) -> list[pb.ChatMessage]:
+    """The conversation so far as the engine's messages: each assistant turn
+    with its thinking and the calls it made (a turn of calls alone is not empty)."""
+    messages = []
+    for number, turn in enumerate(turns):
+        calls = [
+            pb.ToolCall(id=f"call_{number}_{index}", name=name, arguments=arguments)
+            for index, (name, arguments) in enumerate(turn.tool_calls)
+        ]
+        messages.append(
+            pb.ChatMessage(role=turn.role, content=turn.content, reasoning=turn.reasoning, tool_calls=calls)
+        )
+    return messages
 
 
 def chat_tools(text: str) -> list[pb.Tool]:

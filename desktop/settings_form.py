@@ -217,6 +217,15 @@ def differing(saved: SettingsValues, running: dict[str, str]) -> set[str]:
         "keep_alive": f"{saved.keep_alive:g}",
     }
     out = {name for name, value in running.items() if name in shown and value != shown[name]}
+    if "models_dir" in out and _same_folder(saved.models_dir, running["models_dir"]):
+        out.discard("models_dir")  # "~/models/" and "/home/me/models" are one folder
     if running.get("use_gpu") == "off" and saved.use_gpu:
         out.discard("use_gpu")
     return out
+
+
+def _same_folder(saved: str, running: str) -> bool:
+    try:
+        return Path(saved).expanduser().resolve() == Path(running).expanduser().resolve()
+    except (OSError, RuntimeError, ValueError):
+        return False

@@ -22,6 +22,8 @@ from hearth.formatting import human_bytes, human_count, human_duration
 # Enough history for a long session without the plots growing forever.
 MAX_PLOT_POINTS = 3600
 MAX_NOTICES = 50
+# More than the engine replays to a new watch (its last 500 events).
+REPLAYED_EVENTS_REMEMBERED = 1000
 
 BACKEND_NAMES = {
     pb.BACKEND_CPU: "CPU",
@@ -264,6 +266,9 @@ class DesktopState:
         self._state_overrides: dict[str, tuple[int, str]] = {}
         self.models_version = 0
         self.requests = RequestLog()
+        # (time, request id) of the finished requests taken in, newest last: the engine replays
+        # its recent past to each new watch, and a reconnect must not add a request twice.
+        self._requests_taken: deque[tuple[float, str]] = deque(maxlen=REPLAYED_EVENTS_REMEMBERED)
         self.performance = Performance(started_at=clock())
         self.chat = ChatSession()
         self._chat_started_at: float | None = None
@@ -362,6 +367,10 @@ class DesktopState:
             return
         row = request_row(event)
         if row is not None:
+            key = (row.timestamp, row.request_id)
+            if event.replayed and key in self._requests_taken:
+                return
+            self._requests_taken.append(key)
             self.requests.add(row)
             self.performance.add_request(row)
 

@@ -385,14 +385,21 @@ def test_the_playground_answers_in_json_mode_and_shows_a_tool_call(no_config, tm
             {"wait": "chat_done", "timeout": 120},
             {"wait": "text", "item": "playground.tool_call.1.0", "contains": "calls get_weather(", "timeout": 10},
             {"screenshot": str(tmp_path / "tool_call.png")},
+            # The conversation goes on: the turn of calls alone is sent back with its call.
+            {"set": "playground.tools", "value": ""},
+            {"set": "playground.input", "value": "Which city did you ask about? Answer with its name only."},
+            {"click": "playground.send"},
+            {"wait": "chat_done", "timeout": 120},
             {"quit": True},
         ]
         env = base_env(models, no_config, LLM_ENGINE_ADDRESS=engine.address, LLM_SERVER_PORT=str(free_port()))
         report, log = run_window(script, tmp_path, env, "--no-start-server")
     finally:
         engine.stop()
-    [_, reply] = report["chat"]
+    [_, reply, _, follow_up] = report["chat"]
     [(name, arguments)] = reply["tool_calls"]
     assert name == "get_weather" and "paris" in json.loads(arguments)["city"].lower()
-    assert "tool_calls" in report["chat_result"]
+    # The engine takes the turn of calls back (its calls, no tool result) and the chat goes on.
+    assert "paris" in follow_up["content"].lower() and not follow_up["tool_calls"]
+    assert "error" not in report["chat_result"]
     assert_not_blank(tmp_path / "tool_call.png")

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from hearth.desktop.controller import chat_tools
+from hearth.desktop.chat_session import ChatTurn
+from hearth.desktop.controller import chat_tools, history_messages
 
 pytestmark = pytest.mark.unit
 
@@ -25,3 +26,16 @@ def test_tools_in_openais_shape_or_bare_functions_are_read():
 def test_what_is_not_a_tool_says_why(text, says):
     with pytest.raises(ValueError, match=says):
         chat_tools(text)
+
+
+def test_a_turn_of_calls_alone_goes_back_with_its_calls():
+    turns = [
+        ChatTurn("user", "Weather in Oslo?"),
+        ChatTurn("assistant", "", tool_calls=[("get_weather", '{"city": "Oslo"}'), ("get_time", "{}")]),
+        ChatTurn("user", "And now?"),
+    ]
+    messages = history_messages(turns)
+    assert [m.role for m in messages] == ["user", "assistant", "user"]
+    calls = messages[1].tool_calls
+    assert [(c.name, c.arguments) for c in calls] == [("get_weather", '{"city": "Oslo"}'), ("get_time", "{}")]
+    assert len({c.id for c in calls}) == 2 and not messages[0].tool_calls

@@ -23,3 +23,12 @@ def test_only_values_a_restart_would_change_are_marked():
     saved = SettingsValues(server_port=9090, models_dir="/elsewhere", use_gpu=False, keep_alive=120.0)
     assert differing(saved, running) == {"server_port", "models_dir", "keep_alive"}
     assert differing(saved, {**running, "use_gpu": "on"}) == {"server_port", "models_dir", "keep_alive", "use_gpu"}
+
+
+def test_one_folder_written_two_ways_is_no_difference(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "models").mkdir()
+    running = {"models_dir": str(tmp_path / "models")}
+    for written in ("~/models", "~/models/", str(tmp_path / "models" / ".." / "models")):
+        assert differing(SettingsValues(models_dir=written), running) == set(), written
+    assert differing(SettingsValues(models_dir="~/other"), running) == {"models_dir"}

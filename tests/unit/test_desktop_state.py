@@ -306,6 +306,24 @@ def test_plots_get_a_speed_point_per_completed_request_and_memory_per_poll(state
     assert state.performance.models_memory_mb.values()[1] == [1100.0, 0.0]
 
 
+def test_a_reconnected_watch_replaying_the_past_adds_no_request_twice(state):
+    first, second = finished(at=1000.0, request_id="a"), finished(at=1001.0, request_id="b")
+    for event in (first, second):
+        state.apply(msg.EngineEvent(event))
+    # The watch drops and the engine replays its recent past to the new one, then a new request.
+    for event in (first, second):
+        replayed = pb.WatchEventsResponse()
+        replayed.CopyFrom(event)
+        replayed.replayed = True
+        state.apply(msg.EngineEvent(replayed))
+    state.apply(msg.EngineEvent(finished(at=1002.0, request_id="c")))
+    assert [row.request_id for row in state.requests.rows] == ["a", "b", "c"]
+    assert len(state.performance.tokens_per_second) == 3
+    # A client may reuse its own id: a new request with it still counts.
+    state.apply(msg.EngineEvent(finished(at=1003.0, request_id="a")))
+    assert len(state.requests.rows) == 4
+
+
 # ---------------------------------------------------------------- playground
 
 
