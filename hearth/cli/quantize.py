@@ -13,6 +13,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from hearth.cli.running import find_model, model_or_failure
+from hearth.client import EngineCallError
 from hearth.engine.errors import EngineError
 from hearth.engine.models.config import MODEL_ID_MAX_LENGTH
 from hearth.engine.models.gguf_info import GGUFReadError, read_gguf_info
@@ -79,7 +80,11 @@ def quantize_model(
     new_id = new_id or new_model_id(model.id, model.quantization, target_type)
     if len(new_id) > MODEL_ID_MAX_LENGTH or not _FILE_ID.fullmatch(new_id):
         return _fail(f"'{new_id}' cannot name a model file: use letters, digits, '.', '_' and '-'")
-    if find_model(settings, new_id) is not None:
+    try:
+        taken = find_model(settings, new_id) is not None
+    except EngineCallError as exc:
+        return _fail(exc.message)
+    if taken:
         return _fail(f"A model '{new_id}' exists already; choose another id with --as")
     models_dir = settings.models_dir
     target = models_dir / f"{new_id}.gguf"
