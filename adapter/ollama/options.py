@@ -11,18 +11,8 @@ import re
 from typing import Any
 
 from hearth.adapter.ollama.errors import bad_request
+from hearth.client import OLLAMA_SAMPLING
 from hearth.engine.v1 import engine_pb2 as pb
-
-# Ollama option -> GenerateRequest field, with the Python type it must have.
-_SAMPLING: dict[str, tuple[str, type]] = {
-    "temperature": ("temperature", float),
-    "top_p": ("top_p", float),
-    "top_k": ("top_k", int),
-    "min_p": ("min_p", float),
-    "repeat_penalty": ("repeat_penalty", float),
-    "presence_penalty": ("presence_penalty", float),
-    "frequency_penalty": ("frequency_penalty", float),
-}
 
 # Load-time and runner settings of Ollama's own llama.cpp runner: the engine
 # decides these for every request alike (LLM_THREADS, LLM_USE_GPU, ...).
@@ -113,8 +103,8 @@ def apply_options(options: dict[str, Any] | None, generate: pb.GenerateRequest) 
     for name, value in (options or {}).items():
         if value is None or name in IGNORED:
             continue
-        if name in _SAMPLING:
-            field, kind = _SAMPLING[name]
+        if name in OLLAMA_SAMPLING:
+            field, kind = OLLAMA_SAMPLING[name]
             number = _typed(name, value, kind)
             if kind is int and not 0 <= number < 2**31:
                 raise bad_request(f"invalid option '{name}': {number} is out of range")

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from hearth.client import EngineCallError, EngineClient
+from hearth.client import OLLAMA_SAMPLING, EngineCallError, EngineClient
 from hearth.engine.v1 import engine_pb2 as pb
 from hearth.settings.engine import EngineSettings
 
@@ -19,17 +19,11 @@ PROMPT, CONTINUATION = ">>> ", "... "
 QUOTES = '"""'
 PIPE_WAIT_SECONDS = 0.5
 # /set parameter NAME VALUE: Ollama's names (and OpenAI's for the length) onto GenerateRequest fields.
-PARAMETERS: dict[str, tuple[str, Callable[[str], float | int]]] = {
-    "temperature": ("temperature", float),
-    "top_p": ("top_p", float),
-    "top_k": ("top_k", int),
-    "min_p": ("min_p", float),
+PARAMETERS: dict[str, tuple[str, type]] = {
+    **OLLAMA_SAMPLING,
     "seed": ("seed", int),
     "num_predict": ("max_tokens", int),
     "max_tokens": ("max_tokens", int),
-    "repeat_penalty": ("repeat_penalty", float),
-    "presence_penalty": ("presence_penalty", float),
-    "frequency_penalty": ("frequency_penalty", float),
 }
 # A negative value of these asks for the engine's own behaviour.
 _NEGATIVE_MEANS = {"seed": "a random seed", "max_tokens": "no limit"}

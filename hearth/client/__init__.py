@@ -5,11 +5,12 @@ imports only the ground floor and the generated hearth.engine.v1 stubs."""
 
 from hearth.client.aio import AsyncEngineClient, GenerationStream, ServerStream
 from hearth.client.errors import EngineCallError
-from hearth.client.names import FINISH_REASONS, finish_reason_name, model_state_name
+from hearth.client.names import FINISH_REASONS, OLLAMA_SAMPLING, finish_reason_name, model_state_name
 from hearth.client.sync import EngineClient
 
 __all__ = [
     "FINISH_REASONS",
+    "OLLAMA_SAMPLING",
     "AsyncEngineClient",
     "EngineCallError",
     "EngineClient",

@@ -1,5 +1,7 @@
 """Names of the engine's enums as clients show them: finish reasons in
-OpenAI's words, model states and pull phases without their prefixes."""
+OpenAI's words, model states and pull phases without their prefixes; and
+Ollama's names of the sampling parameters (its options, `hearth run`'s
+/set parameter) with the GenerateRequest fields they set."""
 
 from hearth.engine.v1 import engine_pb2 as pb
 
@@ -23,3 +25,15 @@ def model_state_name(state: int) -> str:
 def pull_phase_name(phase: int) -> str:
     """"RESOLVING", "DOWNLOADING", "VERIFYING", "DONE"."""
     return pb.PullPhase.Name(phase).removeprefix("PULL_PHASE_")
+
+
+# Ollama's sampling option -> (GenerateRequest field, the Python type its value must have).
+OLLAMA_SAMPLING: dict[str, tuple[str, type]] = {
+    "temperature": ("temperature", float),
+    "top_p": ("top_p", float),
+    "top_k": ("top_k", int),
+    "min_p": ("min_p", float),
+    "repeat_penalty": ("repeat_penalty", float),
+    "presence_penalty": ("presence_penalty", float),
+    "frequency_penalty": ("frequency_penalty", float),
+}
