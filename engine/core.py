@@ -23,7 +23,7 @@ from hearth.engine.llama.backend import BackendInfo, default_threads
 from hearth.engine.models.pull import PullProgress
 from hearth.engine.models.registry import ModelRegistry
 from hearth.engine.runtime.loaded import load_model
-from hearth.engine.runtime.memory import default_memory_budget, estimate_model_bytes, fitting_context
+from hearth.engine.runtime.memory import default_memory_budget, estimate_for, fitting_context
 from hearth.engine.runtime.runtime import ModelRuntime
 from hearth.engine.service.embedding import EmbeddingService
 from hearth.engine.service.generation import GenerationService
@@ -51,7 +51,7 @@ def default_runtime(settings: EngineSettings, gpu_offload: bool, events: EventBu
         settings,
         events,
         load=partial(load_model, settings=settings, gpu_offload=gpu_offload, threads=threads),
-        estimate=partial(estimate_model_bytes, batch_size=settings.batch_size, streams=settings.kv_streams),
+        estimate=partial(estimate_for, settings=settings),
         memory_budget=settings.memory_budget or default_memory_budget(gpu_offload),
     )
 
@@ -115,6 +115,9 @@ class EngineCore:
 
     async def delete_model(self, model_id: str) -> None:
         await self.models.delete_model(model_id)
+
+    async def update_model_settings(self, model_id: str, settings: dict) -> ModelView:
+        return await self.models.update_model_settings(model_id, settings)
 
     async def copy_model(self, source: str, destination: str) -> ModelView:
         return await self.models.copy_model(source, destination)

@@ -8,6 +8,9 @@ from llama_cpp import _internals as internals
 from hearth.engine.errors import EngineError
 from hearth.engine.llama.model import LlamaModel
 
+# The KV cache types a model's entry may ask for, as ggml's types.
+KV_CACHE_TYPES = {"f16": llama_cpp.GGML_TYPE_F16, "q8_0": llama_cpp.GGML_TYPE_Q8_0, "q4_0": llama_cpp.GGML_TYPE_Q4_0}
+
 
 def _context_params(*, n_ctx: int, n_batch: int, n_seq: int, threads: int):
     """llama.cpp context parameters with one ubatch per batch."""
@@ -66,10 +69,23 @@ class LlamaContext(_DecodingContext):
     each has its own stream of ``n_ctx`` cells, and attention never sees
     another sequence's cells (a sequence's logits do not depend on the batch)."""
 
-    def __init__(self, model: LlamaModel, *, n_ctx: int, n_seq: int, n_batch: int, threads: int, shared: bool = True):
+    def __init__(
+        self,
+        model: LlamaModel,
+        *,
+        n_ctx: int,
+        n_seq: int,
+        n_batch: int,
+        threads: int,
+        shared: bool = True,
+        kv_cache_type: str | None = None,
+    ):
         total = n_ctx if shared else n_ctx * n_seq
         params = _context_params(n_ctx=total, n_batch=n_batch, n_seq=n_seq, threads=threads)
         params.kv_unified = shared
+        if kv_cache_type:
+            # A quantized V cache needs flash attention, which llama.cpp turns on by itself where it can.
+            params.type_k = params.type_v = KV_CACHE_TYPES[kv_cache_type]
         # Keep the whole SWA cache so that a cached prefix can be cut and reused.
         params.swa_full = True
         super().__init__(model, params, n_batch)

@@ -20,11 +20,12 @@ MAX_BYTES_PER_TOKEN = 64
 class LlamaModel:
     """A loaded GGUF model: weights and vocabulary, no context."""
 
-    def __init__(self, path: Path, *, gpu_offload: bool):
+    def __init__(self, path: Path, *, gpu_offload: bool, gpu_layers: int | None = None):
+        """``gpu_layers``: how many layers to offload when offloading (None or -1: all)."""
         load_backends()
         quiet_llama_log()
         params = llama_cpp.llama_model_default_params()
-        params.n_gpu_layers = -1 if gpu_offload else 0
+        params.n_gpu_layers = (-1 if gpu_layers is None else gpu_layers) if gpu_offload else 0
         # Repacked CPU weights switch between GEMV and GEMM kernels with the
         # batch's size, and their sums round differently: a greedy request
         # could then answer differently alone and beside others. Without

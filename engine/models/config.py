@@ -1,7 +1,7 @@
 """The config file's model declarations:
 {"models": [{"id", "path", "context_window", "max_output_tokens", "chat_template", "reasoning_format",
 "system", "parameters": {"temperature", "top_p", "top_k", "min_p", "repeat_penalty", "presence_penalty",
-"frequency_penalty", "seed", "max_tokens", "stop"}}]}."""
+"frequency_penalty", "seed", "max_tokens", "stop"}, "gpu_layers", "parallel", "kv_cache_type", "keep_alive"}]}."""
 
 import json
 import logging
@@ -62,6 +62,13 @@ class ModelEntry(BaseModel):
         default=None, max_length=100_000, description="System prompt for chats whose messages have none."
     )
     parameters: ModelParameters | None = None
+    # How the model is loaded (LM Studio's per-model load settings); unset: the engine's settings.
+    gpu_layers: int | None = Field(default=None, ge=-1, le=100_000, description="Layers offloaded; -1: all.")
+    parallel: int | None = Field(default=None, ge=1, le=64, description="Sequences decoded at once (slots).")
+    kv_cache_type: Literal["f16", "q8_0", "q4_0"] | None = Field(default=None, description="KV cache precision.")
+    keep_alive: float | None = Field(
+        default=None, ge=-1, le=10**9, description="Seconds loaded after the last request; negative: always."
+    )
 
 
 class ConfigFile(BaseModel):

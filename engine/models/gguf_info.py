@@ -67,6 +67,25 @@ class GGUFInfo:
     value_length: int = 0
 
 
+# Values per block of the quantized KV cache types: a head's keys and values must fill whole blocks.
+QUANTIZED_KV_BLOCK = {"q8_0": 32, "q4_0": 32}
+
+
+def kv_cache_type_problem(info: GGUFInfo | None, kv_cache_type: str | None) -> str | None:
+    """Why the model cannot keep its KV cache in ``kv_cache_type``; None when it can (or the file does not say)."""
+    block = QUANTIZED_KV_BLOCK.get(kv_cache_type or "")
+    if block is None or info is None or not info.head_count:
+        return None
+    head_dim = info.embedding_length // info.head_count
+    for width in {info.key_length or head_dim, info.value_length or head_dim}:
+        if width % block:
+            return (
+                f"a {kv_cache_type} KV cache needs attention heads of a multiple of {block} values; "
+                f"this model's have {width} (use f16)"
+            )
+    return None
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     name: str

@@ -35,6 +35,19 @@ FALLBACK_CONTEXT = 8192
 
 
 @dataclass(frozen=True)
+class LoadSettings:
+    """How a model is loaded, from its config entry (LM Studio's per-model
+    load settings); None where the engine's settings apply."""
+
+    # The context the entry asks for (the record's context_window is the one served).
+    context_window: int | None = None
+    gpu_layers: int | None = None
+    parallel: int | None = None
+    kv_cache_type: str | None = None
+    keep_alive: float | None = None
+
+
+@dataclass(frozen=True)
 class ModelRecord:
     id: str
     path: Path
@@ -53,6 +66,8 @@ class ModelRecord:
     # The config entry's system prompt and sampling defaults (set ones only), for requests that set none.
     system_prompt: str | None = None
     parameters: tuple[tuple[str, Any], ...] = ()
+    # The config entry's load settings; None: the engine's own.
+    load: LoadSettings = LoadSettings()
 
 
 def file_key(path: Path) -> tuple[int, int] | None:
@@ -240,8 +255,11 @@ class ModelRegistry:
             )
             parameters = entry.parameters.model_dump(exclude_none=True) if entry.parameters else {}
             parameters = {name: tuple(v) if isinstance(v, list) else v for name, v in parameters.items()}
+            load = LoadSettings(
+                entry.context_window, entry.gpu_layers, entry.parallel, entry.kv_cache_type, entry.keep_alive
+            )
             records[entry.id] = dataclasses.replace(
-                record, system_prompt=entry.system, parameters=tuple(sorted(parameters.items()))
+                record, system_prompt=entry.system, parameters=tuple(sorted(parameters.items())), load=load
             )
         return records
 

@@ -1,5 +1,5 @@
-"""Deleting and copying models: their files in the models folder and their
-entries in the config file. Blocking; callers unload a model before deleting it.
+"""Deleting and copying models, and setting a model's own settings: their
+files in the models folder and their entries in the config file. Blocking; callers unload a model before deleting it.
 
 A copy is an alias: a config entry with the new id and the source's path and
 overrides; no file is copied. A file stays while any id still serves it: deleting
@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from hearth.engine.errors import (
     AlreadyExists,
     EngineError,
@@ -21,16 +23,42 @@ from hearth.engine.errors import (
 from hearth.engine.models.config import (
     MODEL_ID_MAX_LENGTH,
     MODEL_ID_PATTERN,
+    ModelEntry,
     edit_model_entries,
     load_config_file,
 )
+from hearth.engine.models.gguf_info import kv_cache_type_problem
 from hearth.engine.models.registry import ModelRecord, ModelRegistry
 from hearth.models_folder import folder_lock
 
 log = logging.getLogger(__name__)
 
 # Config-entry fields an alias takes over from its source.
-_OVERRIDES = ("context_window", "max_output_tokens", "chat_template", "reasoning_format", "system", "parameters")
+_OVERRIDES = (
+    "context_window",
+    "max_output_tokens",
+    "chat_template",
+    "reasoning_format",
+    "system",
+    "parameters",
+    "gpu_layers",
+    "parallel",
+    "kv_cache_type",
+    "keep_alive",
+)
+
+# Config-entry fields a model's settings replace (UpdateModelSettings); the id, path,
+# max_output_tokens and reasoning_format of an entry are left as they are.
+SETTINGS = (
+    "context_window",
+    "gpu_layers",
+    "parallel",
+    "kv_cache_type",
+    "keep_alive",
+    "chat_template",
+    "system",
+    "parameters",
+)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -147,9 +175,36 @@ def _add_alias(registry: ModelRegistry, source: str, destination: str) -> None:
 
     def add(models: list[Any]) -> list[Any]:
         if any(_entry_id(e) == destination for e in models):
-            raise AlreadyExists(
-                f"A model named '{destination}' already exists", param="destination", model=destination
-            )
+            raise AlreadyExists(f"A model named '{destination}' already exists", param="destination", model=destination)
         return [*models, entry]
 
     _edit_config(registry.config_file, add)
+
+
+def update_model_settings(registry: ModelRegistry, model_id: str, settings: dict[str, Any]) -> None:
+    """Replaces the SETTINGS of the model's config entry with ``settings`` (a
+    field left out is removed); a model of the models folder gets an entry of
+    its own. Checked as the config file's loader checks an entry, first."""
+    with folder_lock(registry.models_dir):
+        record = _get(registry.scan(), model_id, "model")
+        entry = {"id": model_id, "path": str(record.path.absolute()), **settings}
+        try:
+            ModelEntry.model_validate(entry)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"])
+            raise InvalidArgument(f"'{where}': {error['msg']}", param=f"settings.{where}") from None
+
+        problem = kv_cache_type_problem(record.info, settings.get("kv_cache_type"))
+        if problem:
+            raise InvalidArgument(f"'kv_cache_type': {problem}", param="settings.kv_cache_type")
+
+        def replace_settings(models: list[Any]) -> list[Any]:
+            for index, declared in enumerate(models):
+                if _entry_id(declared) == model_id and isinstance(declared, dict):
+                    kept = {name: value for name, value in declared.items() if name not in SETTINGS}
+                    return [*models[:index], {**kept, **settings}, *models[index + 1 :]]
+            return [*models, entry]
+
+        _edit_config(registry.config_file, replace_settings)
+    log.info("updated the settings of %s: %s", model_id, ", ".join(sorted(settings)) or "none")

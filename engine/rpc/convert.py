@@ -23,6 +23,7 @@ from hearth.engine.domain import (
 from hearth.engine.errors import InvalidArgument
 from hearth.engine.events import EngineEvent, ModelStateEvent, RequestEvent
 from hearth.engine.models.pull import PullProgress
+from hearth.engine.rpc.model_settings import parameter_text, settings_to_proto
 from hearth.engine.service.views import (
     ModelView,
     PulledModel,
@@ -80,12 +81,10 @@ def model_to_proto(view: ModelView) -> pb.Model:
         expires_in_seconds=view.expires_in,
         reasoning_format=view.reasoning_format,
         system=record.system_prompt or "",
-        parameters={name: _parameter_text(value) for name, value in record.parameters},
+        parameters={name: parameter_text(value) for name, value in record.parameters},
+        settings=settings_to_proto(record),
+        estimated_memory_bytes=view.estimated_bytes,
     )
-
-
-def _parameter_text(value) -> str:
-    return json.dumps(list(value)) if isinstance(value, tuple) else str(value)
 
 
 def _optional(request: pb.GenerateRequest, name: str, default):

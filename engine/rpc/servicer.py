@@ -1,7 +1,8 @@
 """The gRPC servicer: protobuf in, domain call, protobuf out. Nothing else."""
 
 from hearth.engine.core import EngineCore
-from hearth.engine.rpc import convert
+from hearth.engine.rpc import convert, model_settings
+from hearth.engine.rpc.convert import required_model
 from hearth.engine.v1 import engine_pb2 as pb
 from hearth.engine.v1 import engine_pb2_grpc
 
@@ -57,3 +58,10 @@ class EngineServicer(engine_pb2_grpc.EngineServicer):
     async def CopyModel(self, request: pb.CopyModelRequest, context) -> pb.CopyModelResponse:
         view = await self._core.copy_model(request.source, request.destination)
         return pb.CopyModelResponse(model=convert.model_to_proto(view))
+
+    async def UpdateModelSettings(
+        self, request: pb.UpdateModelSettingsRequest, context
+    ) -> pb.UpdateModelSettingsResponse:
+        settings = model_settings.settings_from_proto(request.settings)
+        view = await self._core.update_model_settings(required_model(request.model), settings)
+        return pb.UpdateModelSettingsResponse(model=convert.model_to_proto(view))

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 from hearth.engine.errors import TemplateError
 from hearth.engine.llama.context import LlamaContext
 from hearth.engine.llama.model import LlamaModel
+from hearth.engine.models.gguf_info import kv_cache_type_problem
 from hearth.engine.models.registry import ModelRecord
 from hearth.engine.reasoning.formats import ReasoningFormat, detect
 from hearth.engine.runtime.embeddings import ModelEmbedder
-from hearth.engine.runtime.memory import resident_bytes
+from hearth.engine.runtime.memory import resident_bytes, slots_for
 from hearth.engine.runtime.scheduler import BatchScheduler
 from hearth.engine.templates.chat_template import ChatTemplate, choose_template
 from hearth.settings.engine import EngineSettings
@@ -78,7 +79,10 @@ class LoadedModel:
 def load_model(record: ModelRecord, settings: EngineSettings, *, gpu_offload: bool, threads: int) -> LoadedModel:
     """Loads a model and starts its scheduler; blocking (what ModelRuntime runs on a worker thread)."""
     assert record.info is not None
-    model = LlamaModel(record.path, gpu_offload=gpu_offload)
+    problem = kv_cache_type_problem(record.info, record.load.kv_cache_type)
+    if problem:
+        raise ValueError(problem)  # an entry written by hand: the load fails, saying why
+    model = LlamaModel(record.path, gpu_offload=gpu_offload, gpu_layers=record.load.gpu_layers)
     # llama.cpp does not report its buffers: the context's KV cache and
     # compute buffers are what the process grew by while creating it.
     rss_before_context = resident_bytes()
@@ -108,7 +112,8 @@ def load_model(record: ModelRecord, settings: EngineSettings, *, gpu_offload: bo
                 model,
                 n_ctx=record.context_window,
                 shared=settings.kv_pool == "shared",
-                n_seq=settings.parallel,
+                n_seq=slots_for(record, settings),
+                kv_cache_type=record.load.kv_cache_type,
                 n_batch=settings.batch_size,
                 threads=threads,
             ),

@@ -12,6 +12,7 @@ import psutil
 from hearth.engine.llama.backend import accelerator_memory_bytes
 from hearth.engine.models.gguf_info import GGUFInfo
 from hearth.engine.models.registry import ModelRecord
+from hearth.settings.engine import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +29,9 @@ GPU_BUDGET_SHARE = 0.90
 # Graph, logits and scratch buffers llama.cpp allocates beside the weights
 # and the KV cache, beyond the attention scores accounted below.
 FIXED_OVERHEAD_BYTES = 32 * 2**20
-# The KV cache is kept in f16.
-KV_BYTES_PER_VALUE = 2
+# Bytes per K or V value of each KV cache type (f16 unless the model's entry says otherwise;
+# q8_0 and q4_0 hold blocks of 32 values in 34 and 18 bytes).
+KV_BYTES_PER_VALUE = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
 # Attention scores of one batch are f32.
 SCORE_BYTES = 4
 
@@ -38,7 +40,7 @@ SCORE_BYTES = 4
 MIN_DEFAULT_CONTEXT = 4096
 
 
-def _kv_bytes_per_cell(info: GGUFInfo | None) -> int:
+def _kv_bytes_per_cell(info: GGUFInfo | None, kv_cache_type: str | None = None) -> int:
     if info is None or not info.block_count:
         return 0
     head_count = info.head_count or 1
@@ -46,7 +48,7 @@ def _kv_bytes_per_cell(info: GGUFInfo | None) -> int:
     head_dim = info.embedding_length // head_count if info.embedding_length else 0
     key_width = (info.key_length or head_dim) * head_count_kv
     value_width = (info.value_length or head_dim) * head_count_kv
-    return info.block_count * (key_width + value_width) * KV_BYTES_PER_VALUE
+    return int(info.block_count * (key_width + value_width) * KV_BYTES_PER_VALUE[kv_cache_type or "f16"])
 
 
 def _compute_bytes(info: GGUFInfo | None, cells: int, batch_size: int) -> int:
@@ -55,9 +57,9 @@ def _compute_bytes(info: GGUFInfo | None, cells: int, batch_size: int) -> int:
 
 
 def kv_cache_bytes(record: ModelRecord, streams: int = 1) -> int:
-    """The f16 K and V cache of ``streams`` caches of the model's served context
-    (one its slots share, or one per slot)."""
-    return streams * record.context_window * _kv_bytes_per_cell(record.info)
+    """The K and V cache of ``streams`` caches of the model's served context
+    (one its slots share, or one per slot), in the model's KV cache type."""
+    return streams * record.context_window * _kv_bytes_per_cell(record.info, record.load.kv_cache_type)
 
 
 def compute_buffer_bytes(record: ModelRecord, batch_size: int) -> int:
@@ -68,6 +70,17 @@ def compute_buffer_bytes(record: ModelRecord, batch_size: int) -> int:
 def estimate_model_bytes(record: ModelRecord, *, batch_size: int, streams: int = 1) -> int:
     """Memory the model takes once loaded: weights (the file), KV cache, compute buffers."""
     return record.file_size + kv_cache_bytes(record, streams) + compute_buffer_bytes(record, batch_size)
+
+
+def slots_for(record: ModelRecord, settings: EngineSettings) -> int:
+    """Sequences the model decodes at once: its entry's, else the engine's."""
+    return record.load.parallel or settings.parallel
+
+
+def estimate_for(record: ModelRecord, settings: EngineSettings) -> int:
+    """The estimate with the model's own load settings over the engine's."""
+    streams = 1 if settings.kv_pool == "shared" else slots_for(record, settings)
+    return estimate_model_bytes(record, batch_size=settings.batch_size, streams=streams)
 
 
 def fitting_context(

@@ -307,7 +307,8 @@ class ModelRuntime:
         self._loading.discard(record.id)
         self._release_reservation(reservation)
         loaded.accounted_bytes = needed
-        loaded.keep_alive = self._settings.keep_alive
+        keep_alive = record.load.keep_alive
+        loaded.keep_alive = self._settings.keep_alive if keep_alive is None else keep_alive
         self._failures.pop(record.id, None)
         self._loaded[record.id] = loaded
         loaded.idle.set()

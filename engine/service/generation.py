@@ -26,6 +26,7 @@ from hearth.engine.generation.prepare import Prepared, prepare
 from hearth.engine.generation.validation import validate_generate
 from hearth.engine.reasoning.formats import HARMONY
 from hearth.engine.reasoning.reader import HarmonyReader, ReasoningReader
+from hearth.engine.runtime.memory import slots_for
 from hearth.engine.runtime.runtime import ModelRuntime
 from hearth.engine.service.models import ModelService
 from hearth.engine.service.telemetry import RequestRecord
@@ -65,7 +66,7 @@ class GenerationService:
         stats = RequestRecord("request", params.request_id, params.model, time.monotonic())
         record = await self._models.record(params.model)
         params = with_model_defaults(params, record)
-        valid = validate_generate(params, record, max_sequences=self._settings.parallel)
+        valid = validate_generate(params, record, max_sequences=slots_for(record, self._settings))
         loaded = await self._runtime.acquire(record)
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()

@@ -4,6 +4,7 @@ deletes and copies; and the models folder watched for changes."""
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from hearth.engine.blocking import stop_task
 from hearth.engine.generation.validation import check_keep_alive
@@ -64,7 +65,8 @@ class ModelService:
     def view(self, record: ModelRecord) -> ModelView:
         loaded = self.runtime.get_loaded(record.id)
         state, reason = self.runtime.state(record.id)
-        return describe(record, state, reason, loaded.memory_bytes if loaded else 0, loaded)
+        view = describe(record, state, reason, loaded.memory_bytes if loaded else 0, loaded)
+        return replace(view, estimated_bytes=self.runtime.estimate(record)) if view.state != "INVALID" else view
 
     async def list_models(self) -> list[ModelView]:
         records = await asyncio.to_thread(self.registry.scan)
@@ -116,6 +118,15 @@ class ModelService:
             self.registry.refresh()
 
         await self.runtime.unload_and_run(model_id, delete)
+
+    async def update_model_settings(self, model_id: str, settings: dict) -> ModelView:
+        """Replaces the model's own settings in its config entry; a loaded model keeps its old ones until reloaded."""
+
+        def update() -> ModelRecord:
+            store.update_model_settings(self.registry, model_id, settings)
+            return self.registry.get(model_id)
+
+        return self.view(await asyncio.to_thread(update))
 
     async def copy_model(self, source: str, destination: str) -> ModelView:
         def copy() -> ModelRecord:

@@ -27,6 +27,8 @@ class ModelView:
     expires_in: float = 0.0
     # How it marks its reasoning: "think" or "none".
     reasoning_format: str = "none"
+    # Memory the budget counts for it once loaded with its settings.
+    estimated_bytes: int = 0
 
 
 def describe(

@@ -121,7 +121,7 @@ REQUEST_OUTCOME_CANCELLED: RequestOutcome
 REQUEST_OUTCOME_FAILED: RequestOutcome
 
 class Model(_message.Message):
-    __slots__ = ("id", "path", "file_size_bytes", "architecture", "parameter_count", "quantization", "trained_context_length", "context_window", "max_output_tokens", "has_chat_template", "chat_template_source", "state", "state_reason", "memory_bytes", "display_name", "modified_unix_seconds", "capabilities", "expires_in_seconds", "reasoning_format", "system", "parameters")
+    __slots__ = ("id", "path", "file_size_bytes", "architecture", "parameter_count", "quantization", "trained_context_length", "context_window", "max_output_tokens", "has_chat_template", "chat_template_source", "state", "state_reason", "memory_bytes", "display_name", "modified_unix_seconds", "capabilities", "expires_in_seconds", "reasoning_format", "system", "parameters", "settings", "estimated_memory_bytes")
     class ParametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -150,6 +150,8 @@ class Model(_message.Message):
     REASONING_FORMAT_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_FIELD_NUMBER: _ClassVar[int]
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATED_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     id: str
     path: str
     file_size_bytes: int
@@ -171,7 +173,50 @@ class Model(_message.Message):
     reasoning_format: str
     system: str
     parameters: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., path: _Optional[str] = ..., file_size_bytes: _Optional[int] = ..., architecture: _Optional[str] = ..., parameter_count: _Optional[int] = ..., quantization: _Optional[str] = ..., trained_context_length: _Optional[int] = ..., context_window: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., has_chat_template: _Optional[bool] = ..., chat_template_source: _Optional[str] = ..., state: _Optional[_Union[ModelState, str]] = ..., state_reason: _Optional[str] = ..., memory_bytes: _Optional[int] = ..., display_name: _Optional[str] = ..., modified_unix_seconds: _Optional[int] = ..., capabilities: _Optional[_Iterable[_Union[Capability, str]]] = ..., expires_in_seconds: _Optional[float] = ..., reasoning_format: _Optional[str] = ..., system: _Optional[str] = ..., parameters: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    settings: ModelSettings
+    estimated_memory_bytes: int
+    def __init__(self, id: _Optional[str] = ..., path: _Optional[str] = ..., file_size_bytes: _Optional[int] = ..., architecture: _Optional[str] = ..., parameter_count: _Optional[int] = ..., quantization: _Optional[str] = ..., trained_context_length: _Optional[int] = ..., context_window: _Optional[int] = ..., max_output_tokens: _Optional[int] = ..., has_chat_template: _Optional[bool] = ..., chat_template_source: _Optional[str] = ..., state: _Optional[_Union[ModelState, str]] = ..., state_reason: _Optional[str] = ..., memory_bytes: _Optional[int] = ..., display_name: _Optional[str] = ..., modified_unix_seconds: _Optional[int] = ..., capabilities: _Optional[_Iterable[_Union[Capability, str]]] = ..., expires_in_seconds: _Optional[float] = ..., reasoning_format: _Optional[str] = ..., system: _Optional[str] = ..., parameters: _Optional[_Mapping[str, str]] = ..., settings: _Optional[_Union[ModelSettings, _Mapping]] = ..., estimated_memory_bytes: _Optional[int] = ...) -> None: ...
+
+class ModelSettings(_message.Message):
+    __slots__ = ("context_window", "gpu_layers", "parallel", "kv_cache_type", "keep_alive_seconds", "chat_template", "system", "parameters")
+    class ParametersEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CONTEXT_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    GPU_LAYERS_FIELD_NUMBER: _ClassVar[int]
+    PARALLEL_FIELD_NUMBER: _ClassVar[int]
+    KV_CACHE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    KEEP_ALIVE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CHAT_TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    context_window: int
+    gpu_layers: int
+    parallel: int
+    kv_cache_type: str
+    keep_alive_seconds: float
+    chat_template: str
+    system: str
+    parameters: _containers.ScalarMap[str, str]
+    def __init__(self, context_window: _Optional[int] = ..., gpu_layers: _Optional[int] = ..., parallel: _Optional[int] = ..., kv_cache_type: _Optional[str] = ..., keep_alive_seconds: _Optional[float] = ..., chat_template: _Optional[str] = ..., system: _Optional[str] = ..., parameters: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class UpdateModelSettingsRequest(_message.Message):
+    __slots__ = ("model", "settings")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    SETTINGS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    settings: ModelSettings
+    def __init__(self, model: _Optional[str] = ..., settings: _Optional[_Union[ModelSettings, _Mapping]] = ...) -> None: ...
+
+class UpdateModelSettingsResponse(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: Model
+    def __init__(self, model: _Optional[_Union[Model, _Mapping]] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()

@@ -99,6 +99,11 @@ class EngineStub:
                 request_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.CopyModelRequest.SerializeToString,
                 response_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.CopyModelResponse.FromString,
                 _registered_method=True)
+        self.UpdateModelSettings = channel.unary_unary(
+                '/hearth.engine.v1.Engine/UpdateModelSettings',
+                request_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.UpdateModelSettingsRequest.SerializeToString,
+                response_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.UpdateModelSettingsResponse.FromString,
+                _registered_method=True)
 
 
 class EngineServicer:
@@ -204,6 +209,14 @@ class EngineServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateModelSettings(self, request, context):
+        """Replaces a model's own settings in its config entry (adding an entry for
+        a file of the models folder); they apply from its next load.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EngineServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -271,6 +284,11 @@ def add_EngineServicer_to_server(servicer, server):
                     servicer.CopyModel,
                     request_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.CopyModelRequest.FromString,
                     response_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.CopyModelResponse.SerializeToString,
+            ),
+            'UpdateModelSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateModelSettings,
+                    request_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.UpdateModelSettingsRequest.FromString,
+                    response_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.UpdateModelSettingsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -624,6 +642,33 @@ class Engine:
             '/hearth.engine.v1.Engine/CopyModel',
             hearth_dot_engine_dot_v1_dot_engine__pb2.CopyModelRequest.SerializeToString,
             hearth_dot_engine_dot_v1_dot_engine__pb2.CopyModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateModelSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hearth.engine.v1.Engine/UpdateModelSettings',
+            hearth_dot_engine_dot_v1_dot_engine__pb2.UpdateModelSettingsRequest.SerializeToString,
+            hearth_dot_engine_dot_v1_dot_engine__pb2.UpdateModelSettingsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -88,6 +88,11 @@ class EngineClient:
         request = pb.CopyModelRequest(source=source, destination=destination)
         return self._unary(self._stub.CopyModel, request, timeout).model
 
+    def update_model_settings(self, model_id: str, settings: pb.ModelSettings, timeout: float = 60) -> pb.Model:
+        """Replaces the model's own settings (its config entry's); they apply from its next load."""
+        request = pb.UpdateModelSettingsRequest(model=model_id, settings=settings)
+        return self._unary(self._stub.UpdateModelSettings, request, timeout).model
+
     def pull(self, reference: str, revision: str = "") -> CallStream:
         """PullModel's progress; no deadline (a download takes what the network needs)."""
         request = pb.PullModelRequest(reference=reference, revision=revision)
