@@ -19,6 +19,7 @@ from hearth.desktop import messages as msg
 from hearth.desktop.chat_session import ChatTurn
 from hearth.desktop.config import DesktopConfig
 from hearth.desktop.engine_link import EngineLink
+from hearth.desktop.model_settings_form import ModelSettingsValues, read_form
 from hearth.desktop.server_process import ServerProcess
 from hearth.desktop.state import DesktopState
 from hearth.engine.v1 import engine_pb2 as pb
@@ -159,6 +160,13 @@ class DesktopController:
 
     def unload_model(self, model_id: str) -> None:
         self.link.unload_model(model_id)
+
+    def save_model_settings(self, model_id: str, values: ModelSettingsValues) -> dict[str, str]:
+        """Sends the form's settings for the model; what is wrong in each field when it cannot."""
+        settings, errors = read_form(values)
+        if settings is not None:
+            self.link.update_model_settings(model_id, settings)
+        return errors
 
     def pull_model(self, reference: str) -> bool:
         """Starts a pull from Hugging Face through the engine; False (with a notice) when it cannot start."""

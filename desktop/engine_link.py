@@ -97,6 +97,9 @@ class EngineLink:
     def unload_model(self, model_id: str) -> None:
         self._actions.submit(self._unload, model_id)
 
+    def update_model_settings(self, model_id: str, settings: pb.ModelSettings) -> None:
+        self._actions.submit(self._update_settings, model_id, settings)
+
     def pull_model(self, reference: str) -> None:
         """Downloads a model from Hugging Face through the engine (TaskProgress, then TaskEnded).
         A thread of its own: a pull may take hours and must not hold up loads and chats."""
@@ -188,6 +191,21 @@ class EngineLink:
             self._post(msg.TaskEnded(task, True, f"Unloaded {model_id}"))
         except EngineCallError as exc:
             self._post(msg.TaskEnded(task, False, f"Could not unload {model_id}: {exc.describe()}"))
+        self._poke.set()
+
+    def _update_settings(self, model_id: str, settings: pb.ModelSettings) -> None:
+        task = f"settings:{model_id}"
+        self._post(msg.TaskProgress(task, f"Saving the settings of {model_id}"))
+        try:
+            model = self._client.update_model_settings(model_id, settings, timeout=UNLOAD_TIMEOUT)
+            estimate = (
+                f"; about {model.estimated_memory_bytes / 1e6:.0f} MB loaded" if model.estimated_memory_bytes else ""
+            )
+            self._post(
+                msg.TaskEnded(task, True, f"Saved the settings of {model_id}: they apply on its next load{estimate}")
+            )
+        except EngineCallError as exc:
+            self._post(msg.TaskEnded(task, False, f"Could not save the settings of {model_id}: {exc.describe()}"))
         self._poke.set()
 
     def _pull(self, reference: str) -> None:

@@ -1,6 +1,6 @@
-"""Models tab: every model the engine knows, with Load / Unload, and the file
-actions (open the folder, add a file, install the default model) with their
-progress bars."""
+"""Models tab: every model the engine knows, with Load / Unload and its own
+settings, and the file actions (open the folder, add a file, install the
+default model) with their progress bars."""
 
 import time
 from pathlib import Path
@@ -10,6 +10,7 @@ import dearpygui.dearpygui as dpg
 from hearth.desktop import theme
 from hearth.desktop.controller import DesktopController
 from hearth.desktop.list_table import list_table
+from hearth.desktop.panel_model_settings import ModelSettingsWindow
 
 TABLE = "models.table"
 TASKS = "models.tasks"
@@ -23,7 +24,7 @@ PULL = "models.pull"
 FOLDER_TEXT = "models.folder"
 EMPTY_TEXT = "models.empty"
 
-# (label, relative width); the last column holds the Load / Unload button.
+# (label, relative width); the last column holds the Load / Unload and Settings buttons.
 COLUMNS = (
     ("Model", 2.4),
     ("Architecture", 1.0),
@@ -34,7 +35,7 @@ COLUMNS = (
     ("Chat template", 1.9),
     ("State", 2.0),
 )
-ACTION_WIDTH = 80
+ACTION_WIDTH = 160
 
 
 def load_button(model_id: str) -> str:
@@ -45,12 +46,17 @@ def unload_button(model_id: str) -> str:
     return f"models.unload.{model_id}"
 
 
+def settings_button(model_id: str) -> str:
+    return f"models.settings.{model_id}"
+
+
 class ModelsPanel:
     def __init__(self, controller: DesktopController):
         self.controller = controller
         self._shown_version = -1
         self._shown_tasks = -1
         self._shown_folder = ""
+        self.settings_window = ModelSettingsWindow(controller)
 
     def build(self) -> None:
         with dpg.group(horizontal=True):
@@ -90,6 +96,7 @@ class ModelsPanel:
         ):
             dpg.add_file_extension(".gguf", color=theme.ACCENT)
             dpg.add_file_extension(".*")
+        self.settings_window.build()
 
     def _on_file_chosen(self, sender, app_data, user_data=None) -> None:
         selections = (app_data or {}).get("selections") or {}
@@ -117,6 +124,7 @@ class ModelsPanel:
         if state.models_version != self._shown_version:
             self._shown_version = state.models_version
             self._draw_rows()
+        self.settings_window.refresh()
         if state.tasks_version != self._shown_tasks:
             self._shown_tasks = state.tasks_version
             self._draw_tasks()
@@ -137,14 +145,20 @@ class ModelsPanel:
                 dpg.add_text(row.chat_template)
                 state_text = row.state_text + (f", {row.memory}" if row.memory else "")
                 dpg.add_text(state_text, color=theme.STATE_COLOURS.get(row.state, theme.TEXT), wrap=0)
-                if row.can_unload:
-                    dpg.add_button(
-                        label="Unload", tag=unload_button(row.id), callback=self._on_unload, user_data=row.id
-                    )
-                elif row.can_load:
-                    dpg.add_button(label="Load", tag=load_button(row.id), callback=self._on_load, user_data=row.id)
-                else:
-                    dpg.add_text("")
+                with dpg.group(horizontal=True):
+                    if row.can_unload:
+                        dpg.add_button(
+                            label="Unload", tag=unload_button(row.id), callback=self._on_unload, user_data=row.id
+                        )
+                    elif row.can_load:
+                        dpg.add_button(label="Load", tag=load_button(row.id), callback=self._on_load, user_data=row.id)
+                    if row.usable:
+                        dpg.add_button(
+                            label="Settings",
+                            tag=settings_button(row.id),
+                            callback=lambda sender, app_data, model_id: self.settings_window.open(model_id),
+                            user_data=row.id,
+                        )
         if rows:
             dpg.set_value(EMPTY_TEXT, "")
         elif state.models_listed:

@@ -188,25 +188,45 @@ class Series:
 
 
 class Performance:
-    """Tokens per second of each finished request, and memory over time (MB)."""
+    """Per finished request: tokens per second and time to first token (seconds).
+    Per status poll: memory (MB), and requests waiting for a slot and slots busy,
+    summed over the loaded models."""
 
     def __init__(self, started_at: float):
         self.started_at = started_at
         self.tokens_per_second = Series()
+        self.time_to_first_token = Series()
         self.engine_memory_mb = Series()
         self.models_memory_mb = Series()
+        self.queued_requests = Series()
+        self.busy_slots = Series()
+        # The loaded models' slots at the last poll, for "busy of all".
+        self.slots = 0
         self.version = 0
 
-    def add_request(self, row: RequestRow) -> None:
-        # Cancelled and failed requests have no meaningful speed.
-        if row.outcome == "completed" and row.tokens_per_second > 0:
-            self.tokens_per_second.add(row.timestamp - self.started_at, row.tokens_per_second)
+    def add_request(self, row: RequestRow, time_to_first_token: float = 0.0) -> None:
+        # Cancelled and failed requests have no meaningful speed or first-token time.
+        if row.outcome != "completed":
+            return
+        x = row.timestamp - self.started_at
+        changed = False
+        if row.tokens_per_second > 0:
+            self.tokens_per_second.add(x, row.tokens_per_second)
+            changed = True
+        if time_to_first_token > 0:
+            self.time_to_first_token.add(x, time_to_first_token)
+            changed = True
+        if changed:
             self.version += 1
 
     def add_status(self, status: pb.GetStatusResponse, now: float) -> None:
         x = now - self.started_at
+        models = status.loaded_models
         self.engine_memory_mb.add(x, status.process_memory_bytes / 1e6)
-        self.models_memory_mb.add(x, sum(m.memory_bytes for m in status.loaded_models) / 1e6)
+        self.models_memory_mb.add(x, sum(m.memory_bytes for m in models) / 1e6)
+        self.queued_requests.add(x, sum(m.queued_requests for m in models))
+        self.busy_slots.add(x, sum(m.busy_slots for m in models))
+        self.slots = sum(m.slots for m in models)
         self.version += 1
 
 
@@ -284,6 +304,10 @@ class DesktopState:
             state, reason = self._state_overrides.get(model.id, (None, None))
             rows.append(model_row(model, state, reason))
         return rows
+
+    def model(self, model_id: str) -> pb.Model | None:
+        """The model as last listed."""
+        return self._models.get(model_id)
 
     def chat_models(self) -> list[str]:
         """Models the playground can use, ready ones first."""
@@ -372,5 +396,5 @@ class DesktopState:
                 return
             self._requests_taken.append(key)
             self.requests.add(row)
-            self.performance.add_request(row)
+            self.performance.add_request(row, event.request_finished.time_to_first_token_seconds)
 

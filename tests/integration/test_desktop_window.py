@@ -102,6 +102,9 @@ def _load_chat_and_log(engine, models_dir, no_config, tmp_path) -> dict:
         {"wait": "text", "item": "requests.count", "contains": "1 of 1 requests", "timeout": 30},
         {"tab": "performance"},
         {"wait": "text", "item": "performance.summary", "contains": "1 requests, last"},
+        # The replayed request has its time to first token plotted too, and each poll a queue depth.
+        {"wait": "text", "item": "performance.summary", "contains": "first token: last"},
+        {"wait": "text", "item": "performance.queue_summary", "contains": "waiting for a slot", "timeout": 30},
         {"tab": "models"},
         # The window fits the 1280x800 screen: the table's last column, with its Load button, is on it.
         {"wait": "on_screen", "item": f"models.load.{DEFAULT_MODEL_ID}", "timeout": 10},
@@ -126,6 +129,9 @@ def _load_chat_and_log(engine, models_dir, no_config, tmp_path) -> dict:
         {"screenshot": str(shots["requests"])},
         {"tab": "performance"},
         {"wait": "text", "item": "performance.summary", "contains": "2 requests, last"},
+        # Four plots, two by two, all within the window.
+        {"wait": "on_screen", "item": "performance.ttft_plot", "timeout": 10},
+        {"wait": "on_screen", "item": "performance.queue_plot", "timeout": 10},
         {"screenshot": str(shots["performance"])},
         {"tab": "server"},
         {"wait": "text", "item": "server.value.versions", "contains": "llama-cpp-python"},

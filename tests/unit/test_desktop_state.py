@@ -1,19 +1,18 @@
 """The desktop window's state logic, without a display: what the tables, the
 plots and the playground show for given gRPC replies and events; settings
-validation and saving; the config file's "settings" as a settings source."""
-
+validation and saving; the config file's "settings" as a settings source.
+The playground's conversation, progress bars and frame pacing are in
+test_desktop_session.py."""
 
 import pytest
 
 from hearth.desktop import messages as msg
-from hearth.desktop.frame_pacing import FramePacer
 from hearth.desktop.request_log import RequestLog, request_row
 from hearth.desktop.state import (
     DesktopState,
     adapter_health_text,
     model_row,
     server_summary,
-    task_view,
 )
 from hearth.engine.v1 import engine_pb2 as pb
 from hearth.formatting import human_bytes, human_count, human_duration
@@ -53,6 +52,7 @@ def finished(
     at=1000.0,
     outcome=pb.REQUEST_OUTCOME_COMPLETED,
     tps=50.0,
+    ttft=0.1,
     error="",
     request_id="r1",
     finish=pb.FINISH_REASON_STOP,
@@ -64,7 +64,7 @@ def finished(
             model=model,
             prompt_tokens=12,
             completion_tokens=34,
-            time_to_first_token_seconds=0.1,
+            time_to_first_token_seconds=ttft,
             duration_seconds=0.8,
             tokens_per_second=tps,
             outcome=outcome,
@@ -306,6 +306,86 @@ def test_plots_get_a_speed_point_per_completed_request_and_memory_per_poll(state
     assert state.performance.models_memory_mb.values()[1] == [1100.0, 0.0]
 
 
+def test_plots_get_a_first_token_point_per_completed_request(state):
+    state.apply(msg.EngineEvent(finished(at=1000.0, ttft=0.25)))
+    state.apply(msg.EngineEvent(finished(at=1005.0, outcome=pb.REQUEST_OUTCOME_CANCELLED, tps=0, ttft=0.3)))
+    state.apply(msg.EngineEvent(finished(at=1006.0, outcome=pb.REQUEST_OUTCOME_FAILED, tps=0, ttft=0, error="boom")))
+    state.apply(msg.EngineEvent(finished(at=1010.0, ttft=1.5)))
+    # A request that ended before its first token (none generated) has no point.
+    state.apply(msg.EngineEvent(finished(at=1012.0, tps=0, ttft=0)))
+    xs, ys = state.performance.time_to_first_token.values()
+    assert xs == [10.0, 20.0]  # seconds since the window opened (at 990)
+    assert ys == [0.25, 1.5]
+    assert len(state.requests.rows) == 5
+
+
+def test_a_request_with_a_first_token_but_no_speed_still_redraws_the_plots(state):
+    version = state.performance.version
+    state.apply(msg.EngineEvent(finished(at=1000.0, tps=0, ttft=0.2)))
+    assert len(state.performance.tokens_per_second) == 0
+    assert state.performance.time_to_first_token.values() == ([10.0], [0.2])
+    assert state.performance.version > version
+
+
+def test_the_queue_plot_sums_waiting_requests_and_busy_slots_over_the_models_per_poll(state, clock):
+    version = state.performance.version
+    clock.now = 1001.0
+    state.apply(msg.StatusReceived(status()))  # a model with no slot numbers: nothing waits
+    clock.now = 1002.0
+    state.apply(
+        msg.StatusReceived(
+            status(
+                loaded_models=[
+                    pb.LoadedModel(id="qwen", slots=4, busy_slots=4, queued_requests=3),
+                    pb.LoadedModel(id="gemma-3-270m-q4_k_m", slots=2, busy_slots=1, queued_requests=2),
+                ]
+            )
+        )
+    )
+    clock.now = 1003.0
+    state.apply(msg.StatusReceived(status(loaded_models=[])))
+    xs, queued = state.performance.queued_requests.values()
+    assert xs == [11.0, 12.0, 13.0]
+    assert queued == [0, 5, 0]
+    assert state.performance.busy_slots.values() == ([11.0, 12.0, 13.0], [0, 5, 0])
+    assert state.performance.slots == 0  # as of the last poll
+    assert state.performance.version == version + 3
+
+
+def test_replayed_requests_count_once_in_the_first_token_plot(state):
+    event = finished(at=1000.0, request_id="a", ttft=0.4)
+    state.apply(msg.EngineEvent(event))
+    replayed = pb.WatchEventsResponse()
+    replayed.CopyFrom(event)
+    replayed.replayed = True
+    state.apply(msg.EngineEvent(replayed))
+    # The engine's past, replayed to a watch opened after it: it counts.
+    state.apply(
+        msg.EngineEvent(
+            pb.WatchEventsResponse(
+                timestamp=980.0, replayed=True, request_finished=finished(request_id="b", ttft=0.6).request_finished
+            )
+        )
+    )
+    assert state.performance.time_to_first_token.values() == ([10.0, -10.0], [0.4, 0.6])
+
+
+def test_the_performance_summary_tells_speed_first_token_and_queue(state, clock):
+    from hearth.desktop.panel_performance import queue_summary, request_summary
+
+    assert request_summary(state.performance) == "No finished requests yet: try the Playground."
+    assert queue_summary(state.performance) == "No status from the engine yet."
+    state.apply(msg.EngineEvent(finished(at=1000.0, tps=40.0, ttft=0.05)))
+    state.apply(msg.EngineEvent(finished(at=1001.0, tps=60.0, ttft=2.0)))
+    assert request_summary(state.performance) == (
+        "2 requests, last 60.0 tokens/s, average 50.0 tokens/s; first token: last 2.00 s, average 1.02 s"
+    )
+    state.apply(
+        msg.StatusReceived(status(loaded_models=[pb.LoadedModel(id="qwen", slots=4, busy_slots=4, queued_requests=3)]))
+    )
+    assert queue_summary(state.performance) == "Now: 3 waiting for a slot, 4 of 4 slots busy"
+
+
 def test_a_reconnected_watch_replaying_the_past_adds_no_request_twice(state):
     first, second = finished(at=1000.0, request_id="a"), finished(at=1001.0, request_id="b")
     for event in (first, second):
@@ -322,67 +402,3 @@ def test_a_reconnected_watch_replaying_the_past_adds_no_request_twice(state):
     # A client may reuse its own id: a new request with it still counts.
     state.apply(msg.EngineEvent(finished(at=1003.0, request_id="a")))
     assert len(state.requests.rows) == 4
-
-
-# ---------------------------------------------------------------- playground
-
-
-def test_a_streamed_reply_grows_then_ends_with_its_usage(state, clock):
-    chat_id = state.begin_chat("Name three colours.")
-    assert state.chat.streaming
-    assert [(t.role, t.content) for t in state.chat.history()] == [("user", "Name three colours.")]
-    state.apply(msg.ChatDelta(chat_id, "Red, "))
-    state.apply(msg.ChatDelta(chat_id, "green."))
-    assert state.chat.turns[-1].content == "Red, green."
-    clock.now += 2
-    state.apply(msg.ChatEnded(chat_id, finish_reason="stop", prompt_tokens=10, completion_tokens=4))
-    assert not state.chat.streaming
-    assert "10 prompt + 4 completion tokens" in state.chat.last_result and "stop" in state.chat.last_result
-    assert [t.role for t in state.chat.history()] == ["user", "assistant"]
-
-
-def test_stopped_failed_and_stale_streams(state):
-    first = state.begin_chat("one")
-    state.apply(msg.ChatEnded(first, cancelled=True))
-    assert "stopped" in state.chat.last_result
-    second = state.begin_chat("two")
-    state.apply(msg.ChatDelta(first, "late text from a stopped stream"))
-    assert state.chat.turns[-1].content == ""
-    state.apply(msg.ChatEnded(second, error="not_found: no model has that id [MODEL_NOT_FOUND]"))
-    assert state.chat.last_result.startswith("error: not_found")
-    assert state.chat.turns[-1].role == "user"  # the empty reply is dropped
-    state.chat.clear()
-    assert state.chat.turns == [] and not state.chat.streaming
-
-
-# ---------------------------------------------------------------- long actions and notices
-
-
-def test_progress_bars_know_when_progress_is_unknown(state):
-    state.apply(msg.TaskProgress("load:m", "Loading m"))
-    state.apply(msg.TaskProgress("copy:x", "Adding x.gguf", 50_000_000, 200_000_000))
-    views = {view.label: view for view in state.task_views()}
-    assert views["Loading m"].fraction is None
-    assert views["Adding x.gguf"].fraction == 0.25
-    assert "50.0 MB of 200.0 MB (25%)" in views["Adding x.gguf"].overlay
-    state.apply(msg.TaskEnded("copy:x", False, "Could not add x.gguf: disk full"))
-    assert [view.label for view in state.task_views()] == ["Loading m"]
-    assert state.notices.latest == msg.Notice("Could not add x.gguf: disk full", "error")
-    assert task_view(msg.TaskProgress("t", "T", 5, 4)).fraction == 1.0
-
-
-# ---------------------------------------------------------------- frame pacing
-
-
-def test_the_frame_rate_is_high_while_the_user_acts_and_low_when_idle(clock):
-    pacer = FramePacer(active=0.02, idle=0.1, linger=1.0, clock=clock)
-    assert pacer.delay(clock.now, busy=True) == pytest.approx(0.02)
-    clock.now += 0.5
-    assert pacer.delay(clock.now, busy=False) == pytest.approx(0.02)  # still lingering
-    clock.now += 0.6
-    assert pacer.delay(clock.now, busy=False) == pytest.approx(0.1)
-    started = clock.now
-    clock.now += 0.04  # a slow frame: only the rest of the interval is slept
-    assert pacer.delay(started, busy=False) == pytest.approx(0.06)
-    clock.now += 1.0
-    assert pacer.delay(started, busy=False) == 0.0
