@@ -20,6 +20,7 @@ from hearth.engine.domain import (
 )
 from hearth.engine.events import EventBus
 from hearth.engine.llama.backend import BackendInfo, default_threads
+from hearth.engine.log_stream import LOG_HISTORY_SIZE, LogForwarder
 from hearth.engine.models.pull import PullProgress
 from hearth.engine.models.registry import ModelRegistry
 from hearth.engine.runtime.loaded import load_model
@@ -69,6 +70,8 @@ class EngineCore:
         self.backend = backend
         self.gpu_offload = settings.use_gpu and backend.supports_gpu_offload
         self.events = EventBus()
+        self.logs = EventBus(history_size=LOG_HISTORY_SIZE)
+        self._log_forwarder = LogForwarder(self.logs)
         self.registry = model_registry(settings, self.gpu_offload)
         self.runtime = runtime or default_runtime(settings, self.gpu_offload, self.events)
         self.models = ModelService(settings, self.registry, self.runtime)
@@ -80,6 +83,8 @@ class EngineCore:
 
     async def start(self) -> None:
         self.events.bind(asyncio.get_running_loop())
+        self.logs.bind(asyncio.get_running_loop())
+        logging.getLogger().addHandler(self._log_forwarder)
         await self.models.start()
         self._reaper = asyncio.create_task(self._reap_idle_models())
 
@@ -87,6 +92,8 @@ class EngineCore:
         await stop_task(self._reaper)
         await self.models.stop()
         await self.runtime.unload_all()
+        logging.getLogger().removeHandler(self._log_forwarder)
+        self.logs.close()
 
     async def _reap_idle_models(self) -> None:
         while True:

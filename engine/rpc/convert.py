@@ -22,6 +22,7 @@ from hearth.engine.domain import (
 )
 from hearth.engine.errors import InvalidArgument
 from hearth.engine.events import EngineEvent, ModelStateEvent, RequestEvent
+from hearth.engine.log_stream import LogEvent
 from hearth.engine.models.pull import PullProgress
 from hearth.engine.rpc.model_settings import parameter_text, settings_to_proto
 from hearth.engine.service.views import (
@@ -314,6 +315,11 @@ def status_to_proto(status: StatusView) -> pb.GetStatusResponse:
         system_info=status.backend.system_info,
         memory_budget_bytes=status.memory_budget,
     )
+
+
+def log_to_proto(timestamp: float, event: LogEvent, replayed: bool) -> pb.LogLine:
+    level = pb.LogLevel.Value(f"LOG_LEVEL_{event.level}")
+    return pb.LogLine(timestamp=timestamp, level=level, logger=event.logger, message=event.message, replayed=replayed)
 
 
 def event_to_proto(timestamp: float, event: EngineEvent, replayed: bool = False) -> pb.WatchEventsResponse:

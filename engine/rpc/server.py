@@ -93,6 +93,7 @@ async def serve(settings: EngineSettings) -> None:
     await health_servicer.enter_graceful_shutdown()
     # Watchers would hold the grace period below to its end.
     core.events.close()
+    core.logs.close()
     # Streams in flight get a few seconds to finish, then are cancelled.
     await server.stop(grace=5.0)
     await core.stop()

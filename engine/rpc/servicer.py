@@ -47,6 +47,10 @@ class EngineServicer(engine_pb2_grpc.EngineServicer):
         async for timestamp, event, replayed in self._core.events.watch():
             yield convert.event_to_proto(timestamp, event, replayed)
 
+    async def WatchLogs(self, request: pb.WatchLogsRequest, context):
+        async for timestamp, line, replayed in self._core.logs.watch():
+            yield convert.log_to_proto(timestamp, line, replayed)
+
     async def PullModel(self, request: pb.PullModelRequest, context):
         async for update in self._core.pull_model(request.reference, request.revision):
             yield convert.pull_update_to_proto(update)

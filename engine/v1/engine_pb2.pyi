@@ -70,6 +70,14 @@ class Backend(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     BACKEND_VULKAN: _ClassVar[Backend]
     BACKEND_OTHER_GPU: _ClassVar[Backend]
 
+class LogLevel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LOG_LEVEL_UNSPECIFIED: _ClassVar[LogLevel]
+    LOG_LEVEL_DEBUG: _ClassVar[LogLevel]
+    LOG_LEVEL_INFO: _ClassVar[LogLevel]
+    LOG_LEVEL_WARNING: _ClassVar[LogLevel]
+    LOG_LEVEL_ERROR: _ClassVar[LogLevel]
+
 class RequestOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     REQUEST_OUTCOME_UNSPECIFIED: _ClassVar[RequestOutcome]
@@ -115,6 +123,11 @@ BACKEND_METAL: Backend
 BACKEND_CUDA: Backend
 BACKEND_VULKAN: Backend
 BACKEND_OTHER_GPU: Backend
+LOG_LEVEL_UNSPECIFIED: LogLevel
+LOG_LEVEL_DEBUG: LogLevel
+LOG_LEVEL_INFO: LogLevel
+LOG_LEVEL_WARNING: LogLevel
+LOG_LEVEL_ERROR: LogLevel
 REQUEST_OUTCOME_UNSPECIFIED: RequestOutcome
 REQUEST_OUTCOME_COMPLETED: RequestOutcome
 REQUEST_OUTCOME_CANCELLED: RequestOutcome
@@ -618,6 +631,24 @@ class GetStatusResponse(_message.Message):
 class WatchEventsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class WatchLogsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class LogLine(_message.Message):
+    __slots__ = ("timestamp", "level", "logger", "message", "replayed")
+    TIMESTAMP_FIELD_NUMBER: _ClassVar[int]
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    LOGGER_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    timestamp: float
+    level: LogLevel
+    logger: str
+    message: str
+    replayed: bool
+    def __init__(self, timestamp: _Optional[float] = ..., level: _Optional[_Union[LogLevel, str]] = ..., logger: _Optional[str] = ..., message: _Optional[str] = ..., replayed: _Optional[bool] = ...) -> None: ...
 
 class ModelStateChanged(_message.Message):
     __slots__ = ("model", "state", "reason")

@@ -69,6 +69,11 @@ class EngineStub:
                 request_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.WatchEventsRequest.SerializeToString,
                 response_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.WatchEventsResponse.FromString,
                 _registered_method=True)
+        self.WatchLogs = channel.unary_stream(
+                '/hearth.engine.v1.Engine/WatchLogs',
+                request_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.WatchLogsRequest.SerializeToString,
+                response_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.LogLine.FromString,
+                _registered_method=True)
         self.Embed = channel.unary_unary(
                 '/hearth.engine.v1.Engine/Embed',
                 request_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.EmbedRequest.SerializeToString,
@@ -158,6 +163,14 @@ class EngineServicer:
     def WatchEvents(self, request, context):
         """Model state changes and one record per finished request, as they happen;
         a new watcher first gets the recent past (marked replayed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchLogs(self, request, context):
+        """The engine's log lines (INFO and above) as they are written; a new
+        watcher first gets the last 1000 (marked replayed).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -254,6 +267,11 @@ def add_EngineServicer_to_server(servicer, server):
                     servicer.WatchEvents,
                     request_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.WatchEventsRequest.FromString,
                     response_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.WatchEventsResponse.SerializeToString,
+            ),
+            'WatchLogs': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchLogs,
+                    request_deserializer=hearth_dot_engine_dot_v1_dot_engine__pb2.WatchLogsRequest.FromString,
+                    response_serializer=hearth_dot_engine_dot_v1_dot_engine__pb2.LogLine.SerializeToString,
             ),
             'Embed': grpc.unary_unary_rpc_method_handler(
                     servicer.Embed,
@@ -480,6 +498,33 @@ class Engine:
             '/hearth.engine.v1.Engine/WatchEvents',
             hearth_dot_engine_dot_v1_dot_engine__pb2.WatchEventsRequest.SerializeToString,
             hearth_dot_engine_dot_v1_dot_engine__pb2.WatchEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchLogs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/hearth.engine.v1.Engine/WatchLogs',
+            hearth_dot_engine_dot_v1_dot_engine__pb2.WatchLogsRequest.SerializeToString,
+            hearth_dot_engine_dot_v1_dot_engine__pb2.LogLine.FromString,
             options,
             channel_credentials,
             insecure,

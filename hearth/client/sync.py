@@ -103,3 +103,7 @@ class EngineClient:
 
     def watch_events(self) -> CallStream:
         return CallStream(self._stub.WatchEvents(pb.WatchEventsRequest(), metadata=self._metadata))
+
+    def watch_logs(self) -> CallStream:
+        """The engine's log lines: the recent ones (replayed), then as they are written."""
+        return CallStream(self._stub.WatchLogs(pb.WatchLogsRequest(), metadata=self._metadata))

@@ -6,6 +6,7 @@ show their memory estimate and apply when the model is loaded next."""
 import json
 
 import grpc
+
 from hearth.engine.llama.tiny_model import write_tiny_llama
 from hearth.engine.v1 import engine_pb2 as pb
 from hearth.engine.v1 import engine_pb2_grpc
