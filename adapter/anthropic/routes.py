@@ -21,6 +21,7 @@ from hearth.adapter.anthropic.translate import (
 from hearth.adapter.common.errors import anthropic_error_body
 from hearth.adapter.common.streaming import StartingGeneration, collect, named_sse_response
 from hearth.adapter.common.text import header_list
+from hearth.adapter.openapi import streamed
 from hearth.engine.v1 import engine_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,17 @@ def _message_id() -> str:
     return f"msg_{uuid.uuid4().hex[:24]}"
 
 
-@router.post("/v1/messages", response_model=None)
+@router.post(
+    "/v1/messages",
+    response_model=None,
+    responses=streamed(
+        MessageResponse,
+        "text/event-stream",
+        "A message, or with stream: true Anthropic's named server-sent events "
+        "(message_start, content_block_start, content_block_delta, content_block_stop, message_delta, "
+        "message_stop, ping, error)",
+    ),
+)
 async def create_message(body: MessagesRequest, request: Request):
     engine = request.app.state.engine
     model = await engine.get_model(body.model)

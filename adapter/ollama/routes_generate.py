@@ -5,6 +5,7 @@ from fastapi.responses import JSONResponse
 
 from hearth.adapter.common.streaming import new_id
 from hearth.adapter.ollama.answers import (
+    NDJSON,
     BodyOf,
     Clock,
     answer,
@@ -20,6 +21,7 @@ from hearth.adapter.ollama.protocol import (
     GenerationFields,
 )
 from hearth.adapter.ollama.translate import chat_to_generate, check_think, generate_to_generate
+from hearth.adapter.openapi import streamed
 from hearth.engine.v1 import engine_pb2 as pb
 
 router = APIRouter()
@@ -46,7 +48,16 @@ async def _run(request: Request, body: GenerationFields, model: pb.Model, genera
     return await answer(stream, clock, body.model, body_of, body.stream)
 
 
-@router.post("/api/chat", response_model=None)
+@router.post(
+    "/api/chat",
+    response_model=None,
+    responses=streamed(
+        None,
+        NDJSON,
+        "Newline-delimited JSON objects, each a piece of the message, the last with done: true and the counts; "
+        "with stream: false one such object",
+    ),
+)
 async def chat(body: ChatRequest, request: Request):
     model = await resolve_model(request.app.state.engine, body.model)
     # Checked before anything loads: a bad request changes nothing.
@@ -57,7 +68,16 @@ async def chat(body: ChatRequest, request: Request):
     return await _run(request, body, model, generate, chat_body)
 
 
-@router.post("/api/generate", response_model=None)
+@router.post(
+    "/api/generate",
+    response_model=None,
+    responses=streamed(
+        None,
+        NDJSON,
+        "Newline-delimited JSON objects, each a piece of the response, the last with done: true and the counts; "
+        "with stream: false one such object",
+    ),
+)
 async def generate(body: GenerateRequest, request: Request):
     model = await resolve_model(request.app.state.engine, body.model)
     check_think(body, model)

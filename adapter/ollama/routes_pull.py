@@ -11,6 +11,7 @@ from hearth.adapter.ollama.answers import NDJSON, ndjson_line
 from hearth.adapter.ollama.errors import bad_request
 from hearth.adapter.ollama.names import pull_reference, pulled_model_id
 from hearth.adapter.ollama.protocol import PullRequest
+from hearth.adapter.openapi import streamed
 from hearth.client import EngineCallError
 from hearth.engine.v1 import engine_pb2 as pb
 
@@ -76,8 +77,16 @@ async def _lines(engine, stream, name: str) -> AsyncIterator[str]:
         stream.cancel()
 
 
-# Not in /openapi.json, like the other model-management routes (routes_manage).
-@router.post("/api/pull", response_model=None, include_in_schema=False)
+@router.post(
+    "/api/pull",
+    response_model=None,
+    responses=streamed(
+        None,
+        NDJSON,
+        'Newline-delimited progress objects ({"status": …, "total": …, "completed": …}), the last '
+        '{"status": "success"} or {"error": …}; with stream: false {"status": "success"} alone',
+    ),
+)
 async def pull(body: PullRequest, request: Request):
     reference = pull_reference(body.model)
     if reference is None:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from hearth.adapter.common.errors import ApiError
 from hearth.adapter.common.streaming import collect, named_sse_response, now
 from hearth.adapter.common.text import header_list
+from hearth.adapter.openapi import streamed
 from hearth.adapter.responses.events import error_fields, response_events
 from hearth.adapter.responses.protocol import ResponsesRequest
 from hearth.adapter.responses.store import ResponseStore, StoredResponse
@@ -73,7 +74,16 @@ def _stream_error(error: ApiError) -> dict:
     return {"type": "error", **error_fields(error), "param": error.param}
 
 
-@router.post("/v1/responses", response_model=None)
+@router.post(
+    "/v1/responses",
+    response_model=None,
+    responses=streamed(
+        None,
+        "text/event-stream",
+        "A response object, or with stream: true the Responses API's named server-sent events "
+        "(response.created, response.output_text.delta, …, response.completed)",
+    ),
+)
 async def create_response(body: ResponsesRequest, request: Request):
     response_id = new_id("resp")
     history: list[dict] = []

@@ -2,7 +2,7 @@
 GET / (and HEAD /): "Ollama is running", which Ollama clients probe for."""
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from hearth.adapter.common.errors import ApiError, from_engine_error
 from hearth.client import EngineCallError
@@ -11,8 +11,12 @@ from hearth.engine.v1 import engine_pb2 as pb
 router = APIRouter()
 
 
-@router.get("/", response_model=None)
-@router.head("/", response_model=None, include_in_schema=False)
+# Text, documented as such; the error responses stay JSON.
+ROOT_RESPONSES = {200: {"description": "Ollama is running", "content": {"text/plain": {"schema": {"type": "string"}}}}}
+
+
+@router.get("/", response_model=None, response_class=Response, responses=ROOT_RESPONSES)
+@router.head("/", response_model=None, response_class=Response, responses=ROOT_RESPONSES)
 async def root() -> PlainTextResponse:
     # Ollama's exact words: clients (and `ollama` tools) check for them.
     return PlainTextResponse("Ollama is running")

@@ -18,6 +18,7 @@ from hearth.adapter.openai.protocol.chat import (
     ToolCallOut,
 )
 from hearth.adapter.openai.translate import chat_to_generate, usage_of
+from hearth.adapter.openapi import streamed
 from hearth.client import finish_reason_name
 
 router = APIRouter()
@@ -69,7 +70,16 @@ async def _chat_events(stream, completion_id: str, created: int, model: str, n: 
             yield final.model_dump()
 
 
-@router.post("/v1/chat/completions", response_model=None)
+@router.post(
+    "/v1/chat/completions",
+    response_model=None,
+    responses=streamed(
+        ChatCompletion,
+        "text/event-stream",
+        "A ChatCompletion, or with stream: true server-sent events, each data line a ChatCompletionChunk, "
+        "then data: [DONE]",
+    ),
+)
 async def create_chat_completion(body: ChatCompletionRequest, request: Request):
     completion_id = new_id("chatcmpl")
     generate = chat_to_generate(body, completion_id)

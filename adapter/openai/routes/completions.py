@@ -10,6 +10,7 @@ from hearth.adapter.openai.protocol.completions import (
     CompletionRequest,
 )
 from hearth.adapter.openai.translate import completion_to_generate, usage_of
+from hearth.adapter.openapi import streamed
 from hearth.client import finish_reason_name
 
 router = APIRouter()
@@ -38,7 +39,16 @@ async def _completion_events(stream, completion_id: str, created: int, model: st
             yield Completion(id=completion_id, created=created, model=model, choices=[], usage=usage_of(message)).model_dump()
 
 
-@router.post("/v1/completions", response_model=None)
+@router.post(
+    "/v1/completions",
+    response_model=None,
+    responses=streamed(
+        Completion,
+        "text/event-stream",
+        "A Completion, or with stream: true server-sent events, each data line a Completion of the text so far "
+        "added, then data: [DONE]",
+    ),
+)
 async def create_completion(body: CompletionRequest, request: Request):
     completion_id = new_id("cmpl")
     generate = completion_to_generate(body, completion_id)

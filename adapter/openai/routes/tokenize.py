@@ -32,7 +32,7 @@ def _tokenize_request(body: TokenizeRequest) -> pb.TokenizeRequest:
 
 
 @router.post("/tokenize")
-@router.post("/v1/tokenize", include_in_schema=False)
+@router.post("/v1/tokenize")
 async def tokenize(body: TokenizeRequest, request: Request) -> TokenizeResponse:
     reply = await request.app.state.engine.tokenize(_tokenize_request(body))
     return TokenizeResponse(
@@ -44,7 +44,7 @@ async def tokenize(body: TokenizeRequest, request: Request) -> TokenizeResponse:
 
 
 @router.post("/detokenize")
-@router.post("/v1/detokenize", include_in_schema=False)
+@router.post("/v1/detokenize")
 async def detokenize(body: DetokenizeRequest, request: Request) -> DetokenizeResponse:
     for index, token in enumerate(body.tokens):
         if not 0 <= token < 2**31:
