@@ -53,9 +53,11 @@ class EngineLink:
         self._generations: dict[int, CallStream] = {}
         self._pulls: dict[str, CallStream] = {}
         self._watch_call: CallStream | None = None
+        self._logs_call: CallStream | None = None
         self._threads = [
             threading.Thread(target=self._poll_engine, name="hearth-poll", daemon=True),
             threading.Thread(target=self._watch_events, name="hearth-watch", daemon=True),
+            threading.Thread(target=self._watch_logs, name="hearth-logs", daemon=True),
             threading.Thread(target=self._poll_adapter, name="hearth-health", daemon=True),
         ]
 
@@ -69,7 +71,7 @@ class EngineLink:
         self._stopping.set()
         self._poke.set()
         with self._calls_lock:
-            calls = [*self._generations.values(), *self._pulls.values(), self._watch_call]
+            calls = [*self._generations.values(), *self._pulls.values(), self._watch_call, self._logs_call]
         for call in calls:
             if call is not None:
                 call.cancel()
@@ -168,6 +170,20 @@ class EngineLink:
                         self._poke.set()
             except EngineCallError as exc:
                 log.debug("WatchEvents ended: %s", exc.describe())
+            finally:
+                call.cancel()
+            self._stopping.wait(WATCH_RETRY_SECONDS)
+
+    def _watch_logs(self) -> None:
+        while not self._stopping.is_set():
+            call = self._client.watch_logs()
+            with self._calls_lock:
+                self._logs_call = call
+            try:
+                for line in call:
+                    self._post(msg.EngineLogLine(line))
+            except EngineCallError as exc:
+                log.debug("WatchLogs ended: %s", exc.describe())
             finally:
                 call.cancel()
             self._stopping.wait(WATCH_RETRY_SECONDS)

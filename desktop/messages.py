@@ -40,6 +40,13 @@ class AdapterHealth:
 
 
 @dataclass(frozen=True)
+class EngineLogLine:
+    """One WatchLogs message."""
+
+    line: pb.LogLine
+
+
+@dataclass(frozen=True)
 class EngineEvent:
     """One WatchEvents message."""
 

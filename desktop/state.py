@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from hearth.desktop import messages as msg
 from hearth.desktop.chat_session import ChatSession
+from hearth.desktop.engine_log import EngineLog
 from hearth.desktop.request_log import RequestLog, RequestRow, request_row
 from hearth.engine.v1 import engine_pb2 as pb
 from hearth.formatting import human_bytes, human_count, human_duration
@@ -286,6 +287,7 @@ class DesktopState:
         self._state_overrides: dict[str, tuple[int, str]] = {}
         self.models_version = 0
         self.requests = RequestLog()
+        self.engine_log = EngineLog()
         # (time, request id) of the finished requests taken in, newest last: the engine replays
         # its recent past to each new watch, and a reconnect must not add a request twice.
         self._requests_taken: deque[tuple[float, str]] = deque(maxlen=REPLAYED_EVENTS_REMEMBERED)
@@ -364,6 +366,8 @@ class DesktopState:
                     self.server_version += 1
             case msg.EngineEvent(event=event):
                 self._apply_event(event)
+            case msg.EngineLogLine(line=line):
+                self.engine_log.add(line)
             case msg.TaskProgress(task=task):
                 self.tasks[task] = message
                 self.tasks_version += 1

@@ -19,6 +19,7 @@ from hearth.desktop import placement, theme
 from hearth.desktop.config import DesktopConfig
 from hearth.desktop.controller import DesktopController
 from hearth.desktop.frame_pacing import FramePacer
+from hearth.desktop.panel_logs import LogsPanel
 from hearth.desktop.panel_models import ModelsPanel
 from hearth.desktop.panel_performance import PerformancePanel
 from hearth.desktop.panel_playground import PlaygroundPanel
@@ -51,6 +52,7 @@ class Window:
             "models": ("Models", ModelsPanel(controller)),
             "server": ("Server", ServerPanel(controller)),
             "requests": ("Requests", RequestsPanel(controller)),
+            "logs": ("Logs", LogsPanel(controller)),
             "performance": ("Performance", PerformancePanel(controller)),
             "settings": ("Settings", SettingsPanel(controller, settings_values)),
             "playground": ("Playground", PlaygroundPanel(controller)),

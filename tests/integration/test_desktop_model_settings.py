@@ -1,7 +1,8 @@
 """The Models tab's per-model settings in the window under Xvfb: a user opens
 a model's settings, a mistake is marked before anything is sent, a setting
 the engine refuses says why, and saved settings land in the config entry,
-show their memory estimate and apply when the model is loaded next."""
+show their memory estimate and apply when the model is loaded next; the
+Logs tab then shows the engine's own line about that load."""
 
 import json
 
@@ -50,6 +51,14 @@ def test_a_models_own_settings_are_edited_saved_and_applied_from_the_window(tmp_
             {"click": "model_settings.close"},
             {"click": "models.load.tiny"},
             {"wait": "model_state", "model": "tiny", "state": "ready", "timeout": 60},
+            # The Logs tab has the engine's line about that load.
+            {"tab": "logs"},
+            {"set": "logs.filter", "value": "loaded tiny"},
+            {"wait": "text", "item": "logs.message.0", "contains": "(context 1024,", "timeout": 20},
+            {"screenshot": str(tmp_path / "logs_filtered.png")},
+            {"set": "logs.filter", "value": ""},
+            {"wait": "item", "item": "logs.message.1", "timeout": 10},
+            {"screenshot": str(tmp_path / "logs.png")},
             {"quit": True},
         ]
         env = base_env(models, config, LLM_ENGINE_ADDRESS=engine.address, LLM_SERVER_PORT=str(free_port()))
@@ -65,3 +74,4 @@ def test_a_models_own_settings_are_edited_saved_and_applied_from_the_window(tmp_
     [loaded] = status.loaded_models
     assert (loaded.id, loaded.slots, loaded.kv_cells) == ("tiny", 2, 1024) and loaded.expires_in_seconds < 0
     assert_not_blank(tmp_path / "model_settings.png")
+    assert_not_blank(tmp_path / "logs.png")
