@@ -139,6 +139,13 @@ def show_model(settings: EngineSettings, model_id: str, *, as_json: bool) -> int
     print("\n  Capabilities")
     for capability in model.capabilities:
         print(f"    {pb.Capability.Name(capability).removeprefix('CAPABILITY_').lower()}")
+    load = _load_settings(model.settings)
+    if load:
+        print("\n  Load settings (from its config entry)")
+        for name, value in load:
+            print(f"    {name:<20}{value}")
+    if model.estimated_memory_bytes:
+        print(f"\n  Estimated memory once loaded: {human_bytes(model.estimated_memory_bytes)}")
     if model.parameters:
         print("\n  Parameters (for requests that set none)")
         for name, value in sorted(model.parameters.items()):
@@ -148,3 +155,20 @@ def show_model(settings: EngineSettings, model_id: str, *, as_json: bool) -> int
         for line in model.system.splitlines():
             print(f"    {line}")
     return 0
+
+
+def _load_settings(settings: pb.ModelSettings) -> list[tuple[str, str]]:
+    """The load settings the model's entry sets, as `show` writes them."""
+    shown = []
+    if settings.HasField("context_window"):
+        shown.append(("context", str(settings.context_window)))
+    if settings.HasField("gpu_layers"):
+        shown.append(("gpu layers", "all" if settings.gpu_layers < 0 else str(settings.gpu_layers)))
+    if settings.HasField("parallel"):
+        shown.append(("parallel slots", str(settings.parallel)))
+    if settings.kv_cache_type:
+        shown.append(("kv cache", settings.kv_cache_type))
+    if settings.HasField("keep_alive_seconds"):
+        seconds = settings.keep_alive_seconds
+        shown.append(("keep alive", "until unloaded" if seconds < 0 else f"{seconds:g}s"))
+    return shown

@@ -5,6 +5,8 @@ on the model's next load (slots, context, KV cache type, keep-alive), and
 refused clearly when a value is out of range."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from hearth.client import EngineCallError, EngineClient
 from hearth.engine.llama.tiny_model import write_tiny_llama
 from hearth.engine.v1 import engine_pb2 as pb
 from tests.helpers.instruct_model import install_instruct_model
-from tests.helpers.servers import EngineProcess
+from tests.helpers.servers import EngineProcess, base_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,7 +37,7 @@ def engine(tmp_path_factory):
     )
     try:
         with EngineClient(process.address) as client:
-            yield client, config
+            yield client, config, process.address
     finally:
         process.stop()
 
@@ -46,7 +48,7 @@ def loaded(client: EngineClient, model_id: str) -> pb.LoadedModel:
 
 
 def test_settings_are_saved_shown_and_applied_on_the_next_load(engine):
-    client, config = engine
+    client, config, address = engine
     plain = client.get_model("coder", timeout=10)
     assert plain.estimated_memory_bytes > 0 and not plain.settings.HasField("parallel")
     client.load_model("coder", timeout=60)
@@ -71,6 +73,13 @@ def test_settings_are_saved_shown_and_applied_on_the_next_load(engine):
     assert document["settings"] == {"port": 11434}
     assert entry["id"] == "coder" and entry["path"].endswith("coder.gguf") and entry["parallel"] == 2
     assert entry["parameters"] == {"temperature": 0.0, "stop": ["zzz"]}
+
+    # `hearth show` tells them, with the estimate.
+    env = base_env(config.parent / "models", config, LLM_ENGINE_ADDRESS=address)
+    shown = subprocess.run([sys.executable, "-m", "hearth", "show", "coder"], env=env, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert "parallel slots      2" in shown.stdout and "kv cache            q8_0" in shown.stdout
+    assert "keep alive          until unloaded" in shown.stdout and "Estimated memory once loaded" in shown.stdout
 
     # The loaded model keeps what it was loaded with until it is loaded again.
     assert loaded(client, "coder").slots == 4
@@ -110,7 +119,7 @@ def test_settings_are_saved_shown_and_applied_on_the_next_load(engine):
     ],
 )
 def test_a_value_out_of_range_is_refused_and_nothing_is_written(engine, settings, param):
-    client, config = engine
+    client, config, _ = engine
     before = config.read_text()
     with pytest.raises(EngineCallError) as refused:
         client.update_model_settings("tiny", settings)
@@ -122,7 +131,7 @@ def test_a_value_out_of_range_is_refused_and_nothing_is_written(engine, settings
 
 
 def test_a_hand_written_entry_the_model_cannot_load_with_fails_saying_why(engine):
-    client, config = engine
+    client, config, _ = engine
     before = config.read_text()
     entry = {"id": "tiny", "path": str(config.parent / "models" / "tiny.gguf"), "kv_cache_type": "q4_0"}
     config.write_text(json.dumps({"models": [entry]}))
