@@ -122,7 +122,7 @@ def test_a_failed_pull_says_why(own_server):
 
 
 def test_model_management_needs_the_api_key(tmp_path):
-    """Model management is not in /openapi.json; the key guard covers it all the same."""
+    """Model management (listed in /openapi.json like every route) is behind the API key like the rest."""
     key = "ollama-test-key-5d1e"
     models = tmp_path / "models"
     models.mkdir()
