@@ -12,6 +12,13 @@ from hearth.engine.llama.model import LlamaModel
 KV_CACHE_TYPES = {"f16": llama_cpp.GGML_TYPE_F16, "q8_0": llama_cpp.GGML_TYPE_Q8_0, "q4_0": llama_cpp.GGML_TYPE_Q4_0}
 
 
+FLASH_ATTENTION = {
+    "auto": llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO,
+    "on": llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED,
+    "off": llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED,
+}
+
+
 def _context_params(*, n_ctx: int, n_batch: int, n_seq: int, threads: int):
     """llama.cpp context parameters with one ubatch per batch."""
     params = llama_cpp.llama_context_default_params()
@@ -79,13 +86,15 @@ class LlamaContext(_DecodingContext):
         threads: int,
         shared: bool = True,
         kv_cache_type: str | None = None,
+        flash_attention: str = "auto",
     ):
         total = n_ctx if shared else n_ctx * n_seq
         params = _context_params(n_ctx=total, n_batch=n_batch, n_seq=n_seq, threads=threads)
         params.kv_unified = shared
         if kv_cache_type:
-            # A quantized V cache needs flash attention, which llama.cpp turns on by itself where it can.
+            # A quantized V cache needs flash attention, which "auto" turns on where the backend has it.
             params.type_k = params.type_v = KV_CACHE_TYPES[kv_cache_type]
+        params.flash_attn_type = FLASH_ATTENTION[flash_attention]
         # Keep the whole SWA cache so that a cached prefix can be cut and reused.
         params.swa_full = True
         super().__init__(model, params, n_batch)

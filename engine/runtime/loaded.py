@@ -12,7 +12,7 @@ from hearth.engine.models.gguf_info import kv_cache_type_problem
 from hearth.engine.models.registry import ModelRecord
 from hearth.engine.reasoning.formats import ReasoningFormat, detect
 from hearth.engine.runtime.embeddings import ModelEmbedder
-from hearth.engine.runtime.memory import resident_bytes, slots_for
+from hearth.engine.runtime.memory import kv_cache_type_for, resident_bytes, slots_for
 from hearth.engine.runtime.scheduler import BatchScheduler
 from hearth.engine.templates.chat_template import ChatTemplate, choose_template
 from hearth.settings.engine import EngineSettings
@@ -79,9 +79,12 @@ class LoadedModel:
 def load_model(record: ModelRecord, settings: EngineSettings, *, gpu_offload: bool, threads: int) -> LoadedModel:
     """Loads a model and starts its scheduler; blocking (what ModelRuntime runs on a worker thread)."""
     assert record.info is not None
-    problem = kv_cache_type_problem(record.info, record.load.kv_cache_type)
+    kv_cache_type = kv_cache_type_for(record, settings)
+    problem = kv_cache_type_problem(record.info, kv_cache_type)
+    if problem is None and kv_cache_type != "f16" and settings.flash_attention == "off":
+        problem = f"a {kv_cache_type} KV cache needs flash attention, which LLM_FLASH_ATTENTION turns off"
     if problem:
-        raise ValueError(problem)  # an entry written by hand: the load fails, saying why
+        raise ValueError(problem)  # a setting the model cannot be loaded with: the load fails, saying why
     model = LlamaModel(record.path, gpu_offload=gpu_offload, gpu_layers=record.load.gpu_layers)
     # llama.cpp does not report its buffers: the context's KV cache and
     # compute buffers are what the process grew by while creating it.
@@ -113,7 +116,8 @@ def load_model(record: ModelRecord, settings: EngineSettings, *, gpu_offload: bo
                 n_ctx=record.context_window,
                 shared=settings.kv_pool == "shared",
                 n_seq=slots_for(record, settings),
-                kv_cache_type=record.load.kv_cache_type,
+                kv_cache_type=kv_cache_type,
+                flash_attention=settings.flash_attention,
                 n_batch=settings.batch_size,
                 threads=threads,
             ),

@@ -6,6 +6,7 @@ shape implies), never measured: the same model is always accounted the same
 number, so eviction decisions are reproducible."""
 
 import logging
+from dataclasses import replace
 
 import psutil
 
@@ -77,10 +78,16 @@ def slots_for(record: ModelRecord, settings: EngineSettings) -> int:
     return record.load.parallel or settings.parallel
 
 
+def kv_cache_type_for(record: ModelRecord, settings: EngineSettings) -> str:
+    """The model's KV cache type: its entry's, else the engine's."""
+    return record.load.kv_cache_type or settings.kv_cache_type
+
+
 def estimate_for(record: ModelRecord, settings: EngineSettings) -> int:
     """The estimate with the model's own load settings over the engine's."""
     streams = 1 if settings.kv_pool == "shared" else slots_for(record, settings)
-    return estimate_model_bytes(record, batch_size=settings.batch_size, streams=streams)
+    served = replace(record, load=replace(record.load, kv_cache_type=kv_cache_type_for(record, settings)))
+    return estimate_model_bytes(served, batch_size=settings.batch_size, streams=streams)
 
 
 def fitting_context(

@@ -131,6 +131,18 @@ class EngineSettings(HearthSettings):
             "greedy output does not depend on the batch)."
         ),
     )
+    kv_cache_type: Literal["f16", "q8_0", "q4_0"] = Field(
+        default="f16",
+        description=(
+            "Precision of the KV cache of models whose config entry sets none: q8_0 about halves it and q4_0 "
+            "quarters it (the model's attention heads must be a multiple of 32 values; quantized values need "
+            "flash attention)."
+        ),
+    )
+    flash_attention: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="llama.cpp's flash attention: auto (where the backend has it), on or off.",
+    )
     max_queue: int = Field(
         default=64,
         ge=1,

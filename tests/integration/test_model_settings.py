@@ -142,3 +142,40 @@ def test_a_hand_written_entry_the_model_cannot_load_with_fails_saying_why(engine
     finally:
         config.write_text(before)
     assert client.load_model("tiny", timeout=60).state == pb.MODEL_STATE_READY
+
+
+def test_the_engines_kv_cache_type_applies_to_models_whose_entry_sets_none(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    write_tiny_llama(models / "tiny.gguf", seed=5, chat_template=TEMPLATE)
+    (models / "coder.gguf").symlink_to(install_instruct_model(REPO / ".cache" / "models"))
+    config = tmp_path / "config.json"
+    estimates = {}
+    for kv_cache_type, flash_attention in (("f16", "auto"), ("q8_0", "auto"), ("q8_0", "off")):
+        process = EngineProcess(
+            models,
+            config,
+            tmp_path / f"engine-{kv_cache_type}-{flash_attention}.log",
+            LLM_CONTEXT_SIZE="4096",
+            LLM_KV_CACHE_TYPE=kv_cache_type,
+            LLM_FLASH_ATTENTION=flash_attention,
+        )
+        try:
+            with EngineClient(process.address) as client:
+                estimates[kv_cache_type] = client.get_model("coder", timeout=10).estimated_memory_bytes
+                if flash_attention == "off":
+                    with pytest.raises(EngineCallError) as failed:
+                        client.load_model("coder", timeout=60)
+                    assert "needs flash attention" in failed.value.message
+                    continue
+                assert client.load_model("coder", timeout=60).state == pb.MODEL_STATE_READY
+                if kv_cache_type == "q8_0":
+                    # The tiny model's heads cannot hold it: its load says why; the other model served.
+                    with pytest.raises(EngineCallError) as failed:
+                        client.load_model("tiny", timeout=60)
+                    assert "multiple of 32" in failed.value.message
+                    request = pb.GenerateRequest(model="coder", prompt="def add(a, b):", max_tokens=4)
+                    assert any(m.text for m in client.generate(request))
+        finally:
+            process.stop()
+    assert estimates["q8_0"] < estimates["f16"]
