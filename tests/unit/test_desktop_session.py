@@ -5,27 +5,9 @@ import pytest
 
 from hearth.desktop import messages as msg
 from hearth.desktop.frame_pacing import FramePacer
-from hearth.desktop.state import DesktopState, task_view
+from hearth.desktop.state import task_view
 
 pytestmark = pytest.mark.unit
-
-
-class Clock:
-    def __init__(self, now: float = 990.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def state(clock) -> DesktopState:
-    return DesktopState("127.0.0.1:50051", "http://127.0.0.1:11434", clock=clock)
 
 
 # ---------------------------------------------------------------- playground

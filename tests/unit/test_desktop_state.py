@@ -4,12 +4,10 @@ validation and saving; the config file's "settings" as a settings source.
 The playground's conversation, progress bars and frame pacing are in
 test_desktop_session.py."""
 
-import pytest
 
 from hearth.desktop import messages as msg
 from hearth.desktop.request_log import RequestLog, request_row
 from hearth.desktop.state import (
-    DesktopState,
     adapter_health_text,
     model_row,
     server_summary,
@@ -78,24 +76,6 @@ def state_changed(model: str, state: int, reason: str = "", at: float = 1000.0) 
     return pb.WatchEventsResponse(
         timestamp=at, model_state_changed=pb.ModelStateChanged(model=model, state=state, reason=reason)
     )
-
-
-class Clock:
-    def __init__(self, now: float = 990.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def state(clock) -> DesktopState:
-    return DesktopState("127.0.0.1:50051", "http://127.0.0.1:11434", clock=clock)
 
 
 # ---------------------------------------------------------------- formatting
