@@ -6,7 +6,6 @@ shape implies), never measured: the same model is always accounted the same
 number, so eviction decisions are reproducible."""
 
 import logging
-from dataclasses import replace
 
 import psutil
 
@@ -41,7 +40,7 @@ SCORE_BYTES = 4
 MIN_DEFAULT_CONTEXT = 4096
 
 
-def _kv_bytes_per_cell(info: GGUFInfo | None, kv_cache_type: str | None = None) -> int:
+def _kv_bytes_per_cell(info: GGUFInfo | None, kv_cache_type: str = "f16") -> int:
     if info is None or not info.block_count:
         return 0
     head_count = info.head_count or 1
@@ -49,7 +48,7 @@ def _kv_bytes_per_cell(info: GGUFInfo | None, kv_cache_type: str | None = None) 
     head_dim = info.embedding_length // head_count if info.embedding_length else 0
     key_width = (info.key_length or head_dim) * head_count_kv
     value_width = (info.value_length or head_dim) * head_count_kv
-    return int(info.block_count * (key_width + value_width) * KV_BYTES_PER_VALUE[kv_cache_type or "f16"])
+    return int(info.block_count * (key_width + value_width) * KV_BYTES_PER_VALUE[kv_cache_type])
 
 
 def _compute_bytes(info: GGUFInfo | None, cells: int, batch_size: int) -> int:
@@ -57,10 +56,10 @@ def _compute_bytes(info: GGUFInfo | None, cells: int, batch_size: int) -> int:
     return head_count * cells * batch_size * SCORE_BYTES + FIXED_OVERHEAD_BYTES
 
 
-def kv_cache_bytes(record: ModelRecord, streams: int = 1) -> int:
+def kv_cache_bytes(record: ModelRecord, streams: int = 1, kv_cache_type: str = "f16") -> int:
     """The K and V cache of ``streams`` caches of the model's served context
-    (one its slots share, or one per slot), in the model's KV cache type."""
-    return streams * record.context_window * _kv_bytes_per_cell(record.info, record.load.kv_cache_type)
+    (one its slots share, or one per slot), in ``kv_cache_type``."""
+    return streams * record.context_window * _kv_bytes_per_cell(record.info, kv_cache_type)
 
 
 def compute_buffer_bytes(record: ModelRecord, batch_size: int) -> int:
@@ -68,9 +67,10 @@ def compute_buffer_bytes(record: ModelRecord, batch_size: int) -> int:
     return _compute_bytes(record.info, record.context_window, batch_size)
 
 
-def estimate_model_bytes(record: ModelRecord, *, batch_size: int, streams: int = 1) -> int:
+def estimate_model_bytes(record: ModelRecord, *, batch_size: int, streams: int = 1, kv_cache_type: str = "f16") -> int:
     """Memory the model takes once loaded: weights (the file), KV cache, compute buffers."""
-    return record.file_size + kv_cache_bytes(record, streams) + compute_buffer_bytes(record, batch_size)
+    kv = kv_cache_bytes(record, streams, kv_cache_type)
+    return record.file_size + kv + compute_buffer_bytes(record, batch_size)
 
 
 def slots_for(record: ModelRecord, settings: EngineSettings) -> int:
@@ -83,11 +83,23 @@ def kv_cache_type_for(record: ModelRecord, settings: EngineSettings) -> str:
     return record.load.kv_cache_type or settings.kv_cache_type
 
 
+def _streams_for(record: ModelRecord, settings: EngineSettings) -> int:
+    return 1 if settings.kv_pool == "shared" else slots_for(record, settings)
+
+
+def kv_bytes_for(record: ModelRecord, settings: EngineSettings) -> int:
+    """The KV cache the model holds loaded with its own load settings over the engine's."""
+    return kv_cache_bytes(record, _streams_for(record, settings), kv_cache_type_for(record, settings))
+
+
 def estimate_for(record: ModelRecord, settings: EngineSettings) -> int:
     """The estimate with the model's own load settings over the engine's."""
-    streams = 1 if settings.kv_pool == "shared" else slots_for(record, settings)
-    served = replace(record, load=replace(record.load, kv_cache_type=kv_cache_type_for(record, settings)))
-    return estimate_model_bytes(served, batch_size=settings.batch_size, streams=streams)
+    return estimate_model_bytes(
+        record,
+        batch_size=settings.batch_size,
+        streams=_streams_for(record, settings),
+        kv_cache_type=kv_cache_type_for(record, settings),
+    )
 
 
 def fitting_context(

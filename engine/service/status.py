@@ -6,7 +6,7 @@ import psutil
 
 from hearth import __version__
 from hearth.engine.llama.backend import BackendInfo, llama_cpp_version
-from hearth.engine.runtime.memory import kv_cache_bytes, resident_bytes
+from hearth.engine.runtime.memory import kv_bytes_for, resident_bytes
 from hearth.engine.runtime.runtime import ModelRuntime
 from hearth.engine.service.views import LoadedModelView, StatusView
 from hearth.settings.engine import EngineSettings
@@ -34,7 +34,7 @@ def engine_status(
                 expires_in=m.expires_in(now),
                 kv_cells=m.scheduler.pool_cells,
                 kv_cells_used=m.scheduler.used_cells,
-                kv_bytes=kv_cache_bytes(m.record, settings.kv_streams),
+                kv_bytes=kv_bytes_for(m.record, settings),
             )
             for m in runtime.loaded()
         ],

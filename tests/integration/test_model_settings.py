@@ -53,6 +53,7 @@ def test_settings_are_saved_shown_and_applied_on_the_next_load(engine):
     assert plain.estimated_memory_bytes > 0 and not plain.settings.HasField("parallel")
     client.load_model("coder", timeout=60)
     assert (loaded(client, "coder").slots, loaded(client, "coder").kv_cells) == (4, 4096)
+    f16_kv_bytes = loaded(client, "coder").kv_bytes
 
     settings = pb.ModelSettings(
         context_window=1024,
@@ -87,6 +88,8 @@ def test_settings_are_saved_shown_and_applied_on_the_next_load(engine):
     client.load_model("coder", timeout=60)
     now = loaded(client, "coder")
     assert (now.slots, now.kv_cells) == (2, 1024) and now.expires_in_seconds < 0
+    # A quarter of the cells in q8_0 (34 bytes per 32 values against f16's 64).
+    assert now.kv_bytes == f16_kv_bytes // 4 * 34 // 64
     # It serves with the q8_0 cache, and n may now be at most its two slots.
     request = pb.GenerateRequest(model="coder", messages=[pb.ChatMessage(role="user", content="hi")], max_tokens=4, n=2)
     finished = [m for m in client.generate(request) if m.HasField("usage")]
