@@ -33,20 +33,6 @@ from hearth.models_folder import folder_lock
 
 log = logging.getLogger(__name__)
 
-# Config-entry fields an alias takes over from its source.
-_OVERRIDES = (
-    "context_window",
-    "max_output_tokens",
-    "chat_template",
-    "reasoning_format",
-    "system",
-    "parameters",
-    "gpu_layers",
-    "parallel",
-    "kv_cache_type",
-    "keep_alive",
-)
-
 # Config-entry fields a model's settings replace (UpdateModelSettings); the id, path,
 # max_output_tokens and reasoning_format of an entry are left as they are.
 SETTINGS = (
@@ -59,6 +45,8 @@ SETTINGS = (
     "system",
     "parameters",
 )
+# Config-entry fields an alias takes over from its source: all but its id and path.
+_OVERRIDES = (*SETTINGS, "max_output_tokens", "reasoning_format")
 
 
 def _same_file(a: Path, b: Path) -> bool:
