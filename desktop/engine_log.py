@@ -5,6 +5,7 @@ filtered by text and by lowest level."""
 from collections import deque
 from dataclasses import dataclass
 
+from hearth.desktop.recent_keys import RecentKeys
 from hearth.engine.v1 import engine_pb2 as pb
 from hearth.formatting import clock_time
 
@@ -39,20 +40,14 @@ class LogRow:
 class EngineLog:
     def __init__(self, limit: int = MAX_LOG_LINES):
         self.rows: deque[LogRow] = deque(maxlen=limit)
-        # The lines taken in (as keys), oldest first, and as a set to look them up.
-        self._taken: deque[tuple[float, str, str]] = deque()
-        self._taken_set: set[tuple[float, str, str]] = set()
-        self._limit = limit
+        self._taken = RecentKeys(limit)
         self.version = 0
 
     def add(self, line: pb.LogLine) -> None:
         key = (line.timestamp, line.logger, line.message)
-        if line.replayed and key in self._taken_set:
+        if line.replayed and key in self._taken:
             return
-        self._taken.append(key)
-        self._taken_set.add(key)
-        if len(self._taken) > self._limit:
-            self._taken_set.discard(self._taken.popleft())
+        self._taken.add(key)
         self.rows.append(LogRow(line.timestamp, line.level, line.logger, line.message))
         self.version += 1
 

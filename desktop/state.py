@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from hearth.desktop import messages as msg
 from hearth.desktop.chat_session import ChatSession
 from hearth.desktop.engine_log import EngineLog
+from hearth.desktop.recent_keys import RecentKeys
 from hearth.desktop.request_log import RequestLog, RequestRow, request_row
 from hearth.engine.v1 import engine_pb2 as pb
 from hearth.formatting import human_bytes, human_count, human_duration
@@ -290,7 +291,7 @@ class DesktopState:
         self.engine_log = EngineLog()
         # (time, request id) of the finished requests taken in, newest last: the engine replays
         # its recent past to each new watch, and a reconnect must not add a request twice.
-        self._requests_taken: deque[tuple[float, str]] = deque(maxlen=REPLAYED_EVENTS_REMEMBERED)
+        self._requests_taken = RecentKeys(REPLAYED_EVENTS_REMEMBERED)
         self.performance = Performance(started_at=clock())
         self.chat = ChatSession()
         self._chat_started_at: float | None = None
@@ -398,7 +399,7 @@ class DesktopState:
             key = (row.timestamp, row.request_id)
             if event.replayed and key in self._requests_taken:
                 return
-            self._requests_taken.append(key)
+            self._requests_taken.add(key)
             self.requests.add(row)
             self.performance.add_request(row, event.request_finished.time_to_first_token_seconds)
 
