@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -52,8 +53,8 @@ class EngineLink:
         self._calls_lock = threading.Lock()
         self._generations: dict[int, CallStream] = {}
         self._pulls: dict[str, CallStream] = {}
-        self._watch_call: CallStream | None = None
-        self._logs_call: CallStream | None = None
+        # The streams followed (WatchEvents, WatchLogs), by name.
+        self._follows: dict[str, CallStream] = {}
         self._threads = [
             threading.Thread(target=self._poll_engine, name="hearth-poll", daemon=True),
             threading.Thread(target=self._watch_events, name="hearth-watch", daemon=True),
@@ -71,7 +72,7 @@ class EngineLink:
         self._stopping.set()
         self._poke.set()
         with self._calls_lock:
-            calls = [*self._generations.values(), *self._pulls.values(), self._watch_call, self._logs_call]
+            calls = [*self._generations.values(), *self._pulls.values(), *self._follows.values()]
         for call in calls:
             if call is not None:
                 call.cancel()
@@ -158,32 +159,28 @@ class EngineLink:
                 self._stopping.wait(ADAPTER_POLL_SECONDS)
 
     def _watch_events(self) -> None:
-        while not self._stopping.is_set():
-            call = self._client.watch_events()
-            with self._calls_lock:
-                self._watch_call = call
-            try:
-                for event in call:
-                    self._post(msg.EngineEvent(event))
-                    if event.HasField("model_state_changed"):
-                        # The listing carries memory and the rest of the model's new state.
-                        self._poke.set()
-            except EngineCallError as exc:
-                log.debug("WatchEvents ended: %s", exc.describe())
-            finally:
-                call.cancel()
-            self._stopping.wait(WATCH_RETRY_SECONDS)
+        def take(event: pb.WatchEventsResponse) -> None:
+            self._post(msg.EngineEvent(event))
+            if event.HasField("model_state_changed"):
+                # The listing carries memory and the rest of the model's new state.
+                self._poke.set()
+
+        self._follow("WatchEvents", self._client.watch_events, take)
 
     def _watch_logs(self) -> None:
+        self._follow("WatchLogs", self._client.watch_logs, lambda line: self._post(msg.EngineLogLine(line)))
+
+    def _follow(self, name: str, start: Callable[[], CallStream], take: Callable) -> None:
+        """Follows a never-ending stream of the engine, opened again after it drops, until the link closes."""
         while not self._stopping.is_set():
-            call = self._client.watch_logs()
+            call = start()
             with self._calls_lock:
-                self._logs_call = call
+                self._follows[name] = call
             try:
-                for line in call:
-                    self._post(msg.EngineLogLine(line))
+                for message in call:
+                    take(message)
             except EngineCallError as exc:
-                log.debug("WatchLogs ended: %s", exc.describe())
+                log.debug("%s ended: %s", name, exc.describe())
             finally:
                 call.cancel()
             self._stopping.wait(WATCH_RETRY_SECONDS)
