@@ -50,9 +50,14 @@ from hearth.engine.llama.logprobs import token_logprob
 from hearth.engine.llama.model import LlamaModel
 from hearth.engine.llama.sampling import Sampler
 from hearth.engine.reasoning.budget import ReasoningTracker
-from hearth.engine.runtime.slots import KvPool, Run, Slot, place
+from hearth.engine.runtime.slots import KvPool, Run, Slot, place, seeded_chunk
 
 log = logging.getLogger(__name__)
+
+# The aligned prompt chunk of seeded requests: a cached prefix is reused up to
+# a multiple of it. Smaller reuses more of a cache, larger reads a long prompt
+# in fewer steps.
+SEEDED_CHUNK = 128
 
 
 class BatchScheduler:
@@ -98,6 +103,8 @@ class BatchScheduler:
             return
         self._slots = [Slot(seq_id=i) for i in range(self.context.n_seq)]
         self._pool = KvPool(self.context, self._slots, self._runs)
+        # Seeded prompts are read in chunks aligned to multiples of this (see slots.place).
+        self._chunk = min(SEEDED_CHUNK, self.context.n_batch // 2)
         self._ready.set()
         try:
             self._work()
@@ -193,7 +200,7 @@ class BatchScheduler:
                     continue
                 if len(free) < job.n:
                     return
-                first, keep = place(job, free)
+                first, keep = place(job, free, self._chunk)
                 # Its prompt's cells and a first token per sequence, less what cutting the slot's cache frees.
                 needed = len(job.prompt_tokens) + job.n - len(first.cached)
                 if not self._pool.make_room(needed, spare=first) and self._runs:
@@ -314,7 +321,9 @@ class BatchScheduler:
             if not run.pending or room <= 0:
                 continue
             reader = run.slots[0]
-            chunk = run.pending[:room]
+            start = len(reader.cached)
+            seeded = run.job.sampling.seed is not None
+            chunk = run.pending[: seeded_chunk(reader, len(run.pending), room, self._chunk) if seeded else room]
             del run.pending[: len(chunk)]
             for i, token in enumerate(chunk):
                 last = not run.pending and i == len(chunk) - 1
@@ -322,6 +331,8 @@ class BatchScheduler:
                 reader.cached.append(token)
                 if last:
                     reader.logits_at = at
+            if seeded and start == reader.exact and len(chunk) == self._chunk:
+                reader.exact += len(chunk)
             reading.append((run, len(chunk)))
         if ctx.batch_size == 0:
             if self._runs:  # nothing can move: the pool holds prompts that cannot all be read

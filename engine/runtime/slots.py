@@ -31,6 +31,9 @@ class Slot:
     # n > 1 request's prompt): the pool holds them once.
     owner: "Slot | None" = None
     shared: int = 0
+    # The first ``exact`` cached tokens were read by seeded requests in whole
+    # aligned chunks (see place()); a multiple of the chunk.
+    exact: int = 0
     # Follows a reasoning model's thinking (and its budget); None otherwise.
     reasoning: ReasoningTracker | None = None
 
@@ -58,17 +61,31 @@ def _common_prefix(a: list[int], b: list[int]) -> int:
     return n
 
 
-def place(job: GenerationJob, free: list[Slot]) -> tuple[Slot, int]:
-    """The slot that reads the prompt, and how many of its cached tokens it keeps."""
+def place(job: GenerationJob, free: list[Slot], chunk: int) -> tuple[Slot, int]:
+    """The slot that reads the prompt, and how many of its cached tokens it keeps.
+
+    A seeded request keeps only whole aligned chunks that a seeded request read
+    (``Slot.exact``): it reads its prompt in chunks that begin at multiples of
+    ``chunk``, one to a step, so that each chunk is computed exactly as it would
+    be without a cache, and the same seed gives the same text either way (a
+    cached prefix plus a suffix in one batch rounds differently from one batch)."""
     prompt = job.prompt_tokens
     if job.sampling.seed is None:
         # The slot whose cache shares the longest prefix with this prompt; else the least recently used.
         first = max(free, key=lambda s: (_common_prefix(s.cached, prompt), -s.last_used))
         return first, min(_common_prefix(first.cached, prompt), len(prompt) - 1)
-    # A seeded request evaluates its whole prompt: logits of a cached prefix
-    # plus a suffix differ in the last bits from those of one batch, and the
-    # same seed must give the same text every time.
-    return min(free, key=lambda s: s.last_used), 0
+
+    def reusable(slot: Slot) -> int:
+        return min(_common_prefix(slot.cached, prompt), slot.exact, len(prompt) - 1) // chunk * chunk
+
+    first = max(free, key=lambda s: (reusable(s), -s.last_used))
+    return first, reusable(first)
+
+
+def seeded_chunk(reader: Slot, pending: int, room: int, chunk: int) -> int:
+    """How many prompt tokens a seeded request reads this step: up to the next
+    multiple of ``chunk`` (fewer only where the batch has no room for them)."""
+    return min(pending, room, chunk - len(reader.cached) % chunk)
 
 
 class KvPool:
@@ -115,6 +132,7 @@ class KvPool:
             self._context.seq_clear(slot.seq_id)
             keep = 0
         del slot.cached[keep:]
+        slot.exact = min(slot.exact, keep)
         slot.shared = min(slot.shared, keep)
         if not slot.shared:
             slot.owner = None
@@ -130,5 +148,6 @@ class KvPool:
         self.cut(slot, 0)
         self._context.seq_copy(source.seq_id, slot.seq_id)
         slot.cached = list(source.cached)
+        slot.exact = source.exact
         if self._context.shared:
             slot.owner, slot.shared = source, len(source.cached)
