@@ -49,7 +49,9 @@ def create_app(settings: AdapterSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.settings = settings
         app.state.metrics = app_metrics
-        app.state.engine = AsyncEngineClient(settings.engine_address, api_key=api_key, observer=app_metrics)
+        app.state.engine = AsyncEngineClient(
+            settings.engine_address, api_key=api_key, observer=app_metrics, tls=settings.client_tls()
+        )
         app.state.responses = await asyncio.to_thread(
             ResponseStore,
             settings.responses_db,

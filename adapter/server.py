@@ -8,6 +8,7 @@ from hearth.adapter.app import create_app
 from hearth.adapter.http_protocol import protocol_with_header_timeout
 from hearth.auth import UnsafeBind, check_bind
 from hearth.settings.adapter import AdapterSettings
+from hearth.tls import TlsSetupError
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,14 @@ def check_adapter_bind(settings: AdapterSettings) -> None:
 def run_adapter(settings: AdapterSettings) -> int:
     try:
         check_adapter_bind(settings)
-    except UnsafeBind as exc:
+        tls = settings.client_tls()
+        if tls is not None:
+            tls.credentials()
+    except (UnsafeBind, TlsSetupError) as exc:
         log.error("%s", exc)
         return 2
-    log.info("OpenAI API on http://%s:%d/v1 (engine %s)", settings.server_host, settings.server_port, settings.engine_address)
+    log.info(
+        "OpenAI API on http://%s:%d/v1 (engine %s)", settings.server_host, settings.server_port, settings.engine_address
+    )
     uvicorn.Server(uvicorn_config(settings)).run()
     return 0

@@ -13,6 +13,7 @@ from hearth.paths import APP_NAME
 from hearth.settings.adapter import AdapterSettings
 from hearth.settings.engine import EngineSettings
 from hearth.settings.file import read_settings_object
+from hearth.tls import ClientTls
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class DesktopConfig:
     models_dir: Path
     config_file: Path
     api_key: str = ""
+    # TLS to the engine (LLM_ENGINE_TLS_*), None for plaintext.
+    engine_tls: ClientTls | None = None
     # Start `hearth serve` in the background when no engine answers.
     start_server: bool = True
     serve_command: tuple[str, ...] = ()
@@ -67,6 +70,7 @@ def desktop_config(
         models_dir=engine.models_dir,
         config_file=engine.config_file,
         api_key=resolve_api_key(engine, adapter, engine.config_file),
+        engine_tls=engine.client_tls(),
         start_server=start_server,
         serve_command=(sys.executable, "-m", "hearth", "serve", *serve_flags),
     )

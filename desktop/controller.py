@@ -44,7 +44,9 @@ class DesktopController:
         self.inbox: queue.Queue[msg.Message] = queue.Queue()
         self.state = DesktopState(config.engine_address, config.rest_url)
         self.api_key = config.api_key
-        self.link = link_factory(config.engine_address, config.rest_url, self.inbox, api_key=config.api_key)
+        self.link = link_factory(
+            config.engine_address, config.rest_url, self.inbox, api_key=config.api_key, tls=config.engine_tls
+        )
         self.server = ServerProcess(config.serve_command, config.server_log)
         self._file_tasks: dict[str, threading.Thread] = {}
         self._auto_start_checked = False

@@ -23,6 +23,7 @@ from hearth.client import EngineCallError, EngineClient, finish_reason_name
 from hearth.client.sync import CallStream
 from hearth.desktop import messages as msg
 from hearth.engine.v1 import engine_pb2 as pb
+from hearth.tls import ClientTls
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +41,15 @@ ACTION_THREADS = 4
 
 
 class EngineLink:
-    def __init__(self, engine_address: str, rest_url: str, outbox: queue.Queue, api_key: str = ""):
+    def __init__(
+        self, engine_address: str, rest_url: str, outbox: queue.Queue, api_key: str = "", tls: ClientTls | None = None
+    ):
         self.engine_address = engine_address
         self._rest_url = rest_url
         self._outbox = outbox
         # Replaced whole, never mutated: threads read it without a lock.
         self._api_key = api_key
-        self._client = EngineClient(engine_address, api_key=api_key)
+        self._client = EngineClient(engine_address, api_key=api_key, tls=tls)
         self._stopping = threading.Event()
         self._poke = threading.Event()
         self._actions = ThreadPoolExecutor(max_workers=ACTION_THREADS, thread_name_prefix="hearth-action")

@@ -1,6 +1,7 @@
 """Who may talk to Hearth: the optional API key (LLM_API_KEY), how it is sent
-and compared, and the rule that a non-loopback address is bound only with a
-key or an explicit opt-in. Shared by the engine, the adapter, the desktop
+and compared, and the rules for non-loopback addresses: the adapter binds one
+only with a key or an explicit opt-in, the engine only with a key and with TLS
+or an explicit opt-in. Shared by the engine, the adapter, the desktop
 window and the CLI."""
 
 import hmac
@@ -78,4 +79,26 @@ def check_bind(host: str, *, api_key: str | None, allow_remote: bool, what: str)
     raise UnsafeBind(
         f"refusing to listen on {host or 'all interfaces'} for {what} without an API key: set LLM_API_KEY, "
         "or pass --allow-remote (LLM_ALLOW_REMOTE=true) to allow it without one"
+    )
+
+
+def check_engine_bind(host: str, *, api_key: str | None, tls: bool, insecure_remote: bool) -> None:
+    """Raise UnsafeBind when the engine would listen beyond this machine without an API key (never allowed),
+    or without TLS unless ``insecure_remote`` says so."""
+    if is_loopback_host(host):
+        return
+    where = host or "all interfaces"
+    if not normalized_key(api_key):
+        raise UnsafeBind(
+            f"refusing to listen on {where} for the engine without an API key: a non-loopback engine always "
+            "needs one (set LLM_API_KEY)"
+        )
+    if tls:
+        return
+    if insecure_remote:
+        log.warning("the engine listens on %s without TLS: its traffic and API key cross the network in clear", where)
+        return
+    raise UnsafeBind(
+        f"refusing to listen on {where} for the engine without TLS: set LLM_TLS_CERT and LLM_TLS_KEY, "
+        "or pass --insecure-remote (LLM_INSECURE_REMOTE=true) to serve it unencrypted"
     )

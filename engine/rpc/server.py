@@ -8,7 +8,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from hearth.auth import UnsafeBind, address_host, check_bind, normalized_key
+from hearth.auth import UnsafeBind, address_host, check_engine_bind, normalized_key
 
 # Both ends of the wire agree on the largest message.
 from hearth.client.channel import MAX_MESSAGE_BYTES
@@ -21,6 +21,7 @@ from hearth.engine.templates.chat_template import shutdown_renderers
 from hearth.engine.v1 import engine_pb2, engine_pb2_grpc
 from hearth.exit_codes import BAD_SETTINGS, CANNOT_RUN_HERE
 from hearth.settings.engine import EngineSettings
+from hearth.tls import TlsSetupError
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +30,16 @@ SERVICE_NAME = engine_pb2.DESCRIPTOR.services_by_name["Engine"].full_name
 
 async def serve(settings: EngineSettings) -> None:
     api_key = normalized_key(settings.api_key)
+    tls = settings.server_tls()
     try:
-        check_bind(
+        check_engine_bind(
             address_host(settings.engine_address),
             api_key=api_key,
-            allow_remote=settings.allow_remote,
-            what="the engine",
+            tls=tls is not None,
+            insecure_remote=settings.insecure_remote,
         )
-    except UnsafeBind as exc:
+        credentials = tls.credentials() if tls is not None else None
+    except (UnsafeBind, TlsSetupError) as exc:
         log.error("%s", exc)
         raise SystemExit(BAD_SETTINGS) from None
     # In a throwaway process first: a build for another CPU may die as soon as its backend is loaded here.
@@ -67,7 +70,10 @@ async def serve(settings: EngineSettings) -> None:
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     try:
-        server.add_insecure_port(settings.engine_address)
+        if credentials is None:
+            server.add_insecure_port(settings.engine_address)
+        else:
+            server.add_secure_port(settings.engine_address, credentials)
     except RuntimeError:
         log.error("cannot listen on %s: the address is in use or invalid", settings.engine_address)
         await core.stop()
@@ -77,8 +83,9 @@ async def serve(settings: EngineSettings) -> None:
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info(
-        "engine listening on %s (backend %s, gpu offload %s, models in %s)",
+        "engine listening on %s%s (backend %s, gpu offload %s, models in %s)",
         settings.engine_address,
+        "" if tls is None else " with TLS" + (", client certificates required" if tls.client_ca else ""),
         backend.backend.value,
         core.gpu_offload,
         settings.models_dir,

@@ -234,7 +234,7 @@ def _piped_text(prompt: str | None) -> str | None:
 
 def run_chat(settings: EngineSettings, model: str, prompt: str | None, *, read: Callable[[str], str] = input) -> int:
     piped = _piped_text(prompt)
-    with EngineClient(settings.engine_address, api_key=settings.api_key) as client:
+    with EngineClient(settings.engine_address, api_key=settings.api_key, tls=settings.client_tls()) as client:
         try:
             client.get_model(model, timeout=10)
             client.load_model(model, timeout=600)

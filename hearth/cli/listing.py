@@ -11,8 +11,9 @@ from hearth.settings.engine import EngineSettings
 log = logging.getLogger(__name__)
 
 
-def _from_engine(address: str, api_key: str | None = None) -> list[pb.Model] | None:
-    with EngineClient(address, api_key=api_key) as client:
+def _from_engine(settings: EngineSettings) -> list[pb.Model] | None:
+    address = settings.engine_address
+    with EngineClient(address, api_key=settings.api_key, tls=settings.client_tls()) as client:
         try:
             return client.list_models(timeout=5)
         except EngineCallError as exc:
@@ -35,7 +36,7 @@ def models_from_folder(settings: EngineSettings) -> list[pb.Model]:
 
 
 def print_models(settings: EngineSettings, *, as_json: bool, ids_only: bool = False) -> int:
-    models = _from_engine(settings.engine_address, settings.api_key)
+    models = _from_engine(settings)
     source = f"engine at {settings.engine_address}"
     if models is None:
         models = models_from_folder(settings)

@@ -35,10 +35,19 @@ def _add_allow_remote_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_insecure_remote_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--insecure-remote",
+        action="store_true",
+        default=None,
+        help="allow a non-loopback engine address without TLS; it still needs an API key (LLM_INSECURE_REMOTE)",
+    )
+
+
 def _engine_settings(args: argparse.Namespace):
     from hearth.settings.engine import EngineSettings
 
-    return EngineSettings(**_overrides(args, "models_dir", "engine_address", "allow_remote"))
+    return EngineSettings(**_overrides(args, "models_dir", "engine_address", "allow_remote", "insecure_remote"))
 
 
 def _adapter_settings(args: argparse.Namespace):
@@ -200,11 +209,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_adapter_flags(serve)
     _add_engine_flags(serve)
     _add_allow_remote_flag(serve)
+    _add_insecure_remote_flag(serve)
     serve.set_defaults(func=cmd_serve)
 
     engine = commands.add_parser("engine", help="run the gRPC engine alone")
     _add_engine_flags(engine)
     _add_allow_remote_flag(engine)
+    _add_insecure_remote_flag(engine)
     engine.set_defaults(func=cmd_engine)
 
     adapter = commands.add_parser("adapter", help="run the OpenAI REST adapter alone")
@@ -255,9 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     quantize.add_argument("model", help="model id of the source (best an F16/F32/BF16 one)")
     quantize.add_argument("--type", required=True, help="e.g. Q4_K_M")
     quantize.add_argument("--as", dest="new_id", help="id of the new model (default: the source's with the type)")
-    quantize.add_argument(
-        "--allow-requantize", action="store_true", help="quantize a model that is quantized already"
-    )
+    quantize.add_argument("--allow-requantize", action="store_true", help="quantize a model that is quantized already")
     _add_engine_flags(quantize)
     quantize.set_defaults(func=cmd_quantize)
 
@@ -312,10 +321,15 @@ def main(argv: list[str] | None = None, *, desktop_driver=None) -> int:
     hearth.desktop.window.DriverFactory); the end-to-end tests pass one."""
     args = build_parser().parse_args(argv)
     args.desktop_driver = desktop_driver
+    from hearth.tls import TlsSetupError
+
     try:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except TlsSetupError as exc:
+        log.error("%s", exc)
+        return 2
 
 
 if __name__ == "__main__":

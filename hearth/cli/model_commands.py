@@ -22,7 +22,7 @@ EXIT_INTERRUPTED = 130
 
 
 def _client(settings: EngineSettings) -> EngineClient:
-    return EngineClient(settings.engine_address, api_key=settings.api_key)
+    return EngineClient(settings.engine_address, api_key=settings.api_key, tls=settings.client_tls())
 
 
 def _engine_answers(settings: EngineSettings) -> bool:

@@ -27,7 +27,7 @@ def _no_engine(settings: EngineSettings) -> int:
 
 
 def _client(settings: EngineSettings) -> EngineClient:
-    return EngineClient(settings.engine_address, api_key=settings.api_key)
+    return EngineClient(settings.engine_address, api_key=settings.api_key, tls=settings.client_tls())
 
 
 def _table(rows: list[tuple[str, ...]]) -> None:

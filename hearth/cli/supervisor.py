@@ -21,7 +21,7 @@ from hearth.adapter.server import check_adapter_bind, uvicorn_config
 from hearth.auth import (
     UnsafeBind,
     address_host,
-    check_bind,
+    check_engine_bind,
     normalized_key,
     split_host_port,
 )
@@ -29,6 +29,7 @@ from hearth.client import AsyncEngineClient
 from hearth.exit_codes import FINAL
 from hearth.settings.adapter import AdapterSettings
 from hearth.settings.engine import EngineSettings
+from hearth.tls import ClientTls, ServerTls, TlsSetupError
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,10 @@ def _die_with_parent() -> None:
 
 
 class EngineProcess:
-    def __init__(self, settings: EngineSettings):
+    def __init__(self, settings: EngineSettings, tls: ClientTls | None = None):
         self.settings = settings
+        # How this process reaches the engine's port.
+        self.tls = tls
         self.process: asyncio.subprocess.Process | None = None
 
     def _environment(self) -> dict[str, str]:
@@ -60,6 +63,12 @@ class EngineProcess:
             env["LLM_API_KEY"] = api_key
         if self.settings.allow_remote:
             env["LLM_ALLOW_REMOTE"] = "true"
+        if self.settings.insecure_remote:
+            env["LLM_INSECURE_REMOTE"] = "true"
+        for name in ("tls_cert", "tls_key", "tls_client_ca"):
+            path = getattr(self.settings, name)
+            if path is not None:
+                env[f"LLM_{name.upper()}"] = str(path)
         return env
 
     async def start(self) -> None:
@@ -82,7 +91,7 @@ class EngineProcess:
     async def wait_ready(self, timeout: float) -> bool:
         """True once the engine answers its health check; False if it exits or times out."""
         deadline = time.monotonic() + timeout
-        client = AsyncEngineClient(self.settings.engine_address, api_key=self.settings.api_key)
+        client = AsyncEngineClient(self.settings.engine_address, api_key=self.settings.api_key, tls=self.tls)
         try:
             while time.monotonic() < deadline:
                 if self.process is None or self.process.returncode is not None:
@@ -166,7 +175,7 @@ async def _serve(engine_settings: EngineSettings, adapter_settings: AdapterSetti
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, request_stop)
 
-    engine = EngineProcess(engine_settings)
+    engine = EngineProcess(engine_settings, adapter_settings.client_tls())
     await engine.start()
     try:
         ready = asyncio.create_task(engine.wait_ready(READY_TIMEOUT_SECONDS))
@@ -197,6 +206,18 @@ async def _serve(engine_settings: EngineSettings, adapter_settings: AdapterSetti
         await engine.stop()
 
 
+def _link_over_tls(server_tls: ServerTls, adapter_settings: AdapterSettings) -> None:
+    """The adapter reaches an engine that serves TLS over TLS: trusting the engine's own
+    certificate unless told which CA to trust, and with a client certificate where it needs one."""
+    if adapter_settings.client_tls() is None:
+        adapter_settings.engine_tls_ca = server_tls.cert
+    if server_tls.client_ca is not None and adapter_settings.engine_tls_cert is None:
+        raise TlsSetupError(
+            "the engine requires client certificates (tls_client_ca): give the adapter one with "
+            "LLM_ENGINE_TLS_CERT and LLM_ENGINE_TLS_KEY"
+        )
+
+
 def serve(engine_settings: EngineSettings, adapter_settings: AdapterSettings) -> int:
     # The two halves must agree on where the engine is, on the key, and on remote access.
     adapter_settings.engine_address = engine_settings.engine_address
@@ -204,12 +225,22 @@ def serve(engine_settings: EngineSettings, adapter_settings: AdapterSettings) ->
     adapter_settings.api_key = engine_settings.api_key = api_key
     allow_remote = adapter_settings.allow_remote or engine_settings.allow_remote
     adapter_settings.allow_remote = engine_settings.allow_remote = allow_remote
+    server_tls = engine_settings.server_tls()
     try:
         check_adapter_bind(adapter_settings)
-        check_bind(
-            address_host(engine_settings.engine_address), api_key=api_key, allow_remote=allow_remote, what="the engine"
+        check_engine_bind(
+            address_host(engine_settings.engine_address),
+            api_key=api_key,
+            tls=server_tls is not None,
+            insecure_remote=engine_settings.insecure_remote,
         )
-    except UnsafeBind as exc:
+        if server_tls is not None:
+            _link_over_tls(server_tls, adapter_settings)
+            server_tls.credentials()
+        client_tls = adapter_settings.client_tls()
+        if client_tls is not None:
+            client_tls.credentials()
+    except (UnsafeBind, TlsSetupError) as exc:
         log.error("%s", exc)
         return 2
     log.info(

@@ -13,6 +13,7 @@ from hearth.client.errors import EngineCallError
 from hearth.client.names import finish_reason_name
 from hearth.engine.v1 import engine_pb2 as pb
 from hearth.engine.v1 import engine_pb2_grpc
+from hearth.tls import ClientTls
 
 
 class GenerationObserver(Protocol):
@@ -122,9 +123,16 @@ class GenerationStream:
 class AsyncEngineClient:
     """One channel to the engine; every method raises EngineCallError."""
 
-    def __init__(self, address: str, *, api_key: str | None = None, observer: GenerationObserver | None = None):
+    def __init__(
+        self,
+        address: str,
+        *,
+        api_key: str | None = None,
+        observer: GenerationObserver | None = None,
+        tls: ClientTls | None = None,
+    ):
         self.address = address
-        self._channel = open_channel(address, asynchronous=True)
+        self._channel = open_channel(address, asynchronous=True, tls=tls)
         self._stub = engine_pb2_grpc.EngineStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._metadata = call_metadata(api_key)

@@ -12,6 +12,7 @@ from hearth.client.channel import call_metadata, open_channel
 from hearth.client.errors import EngineCallError
 from hearth.engine.v1 import engine_pb2 as pb
 from hearth.engine.v1 import engine_pb2_grpc
+from hearth.tls import ClientTls
 
 
 class CallStream:
@@ -32,9 +33,9 @@ class CallStream:
 
 
 class EngineClient:
-    def __init__(self, address: str, *, api_key: str | None = None):
+    def __init__(self, address: str, *, api_key: str | None = None, tls: ClientTls | None = None):
         self.address = address
-        self._channel = open_channel(address, asynchronous=False)
+        self._channel = open_channel(address, asynchronous=False, tls=tls)
         self._stub = engine_pb2_grpc.EngineStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         # Replaced whole, never mutated: threads read it without a lock.

@@ -6,10 +6,10 @@ from pydantic import Field
 
 from hearth.paths import default_responses_db
 from hearth.settings.engine import DEFAULT_ENGINE_ADDRESS
-from hearth.settings.file import HearthSettings
+from hearth.settings.link import EngineLinkSettings
 
 
-class AdapterSettings(HearthSettings):
+class AdapterSettings(EngineLinkSettings):
     server_host: str = Field(default="127.0.0.1", description="Address the REST server binds.")
     server_port: int = Field(default=11434, ge=1, le=65535, description="Port of the REST server.")
     engine_address: str = Field(default=DEFAULT_ENGINE_ADDRESS, description="Engine gRPC host:port.")

@@ -4,10 +4,11 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from hearth.paths import default_config_file, default_models_dir
-from hearth.settings.file import HearthSettings
+from hearth.settings.link import EngineLinkSettings, OptionalFile
+from hearth.tls import ServerTls
 
 DEFAULT_ENGINE_ADDRESS = "127.0.0.1:50051"
 
@@ -51,7 +52,7 @@ def _zero_or_usable_context(value: int) -> int:
     return value
 
 
-class EngineSettings(HearthSettings):
+class EngineSettings(EngineLinkSettings):
     models_dir: Path = Field(
         default_factory=default_models_dir,
         description="Folder scanned for *.gguf files; each file becomes a model named after it.",
@@ -156,7 +157,18 @@ class EngineSettings(HearthSettings):
     )
     allow_remote: bool = Field(
         default=False,
-        description="Allow listening on a non-loopback address without an API key.",
+        description="Accepted for the adapter's sake; a non-loopback engine always needs an API key.",
+    )
+    tls_cert: OptionalFile = Field(
+        default=None, description="PEM certificate the gRPC port serves TLS with (with tls_key)."
+    )
+    tls_key: OptionalFile = Field(default=None, description="PEM key of tls_cert.", repr=False)
+    tls_client_ca: OptionalFile = Field(
+        default=None, description="PEM CA file: when set, only clients with a certificate it signed may connect."
+    )
+    insecure_remote: bool = Field(
+        default=False,
+        description="Allow a non-loopback engine address without TLS (the API key is still required).",
     )
     hf_cache_dir: Path | None = Field(
         default=None,
@@ -168,6 +180,20 @@ class EngineSettings(HearthSettings):
         le=64 * 1024 * 1024,
         description="Bytes a pull reads between progress reports; a cancelled pull stops at the next chunk.",
     )
+
+    @model_validator(mode="after")
+    def _server_tls_pair(self):
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("tls_client_ca needs tls_cert and tls_key")
+        return self
+
+    def server_tls(self) -> ServerTls | None:
+        """The gRPC port's TLS, or None for plaintext."""
+        if self.tls_cert is None or self.tls_key is None:
+            return None
+        return ServerTls(cert=self.tls_cert, key=self.tls_key, client_ca=self.tls_client_ca)
 
     @property
     def kv_streams(self) -> int:

@@ -20,7 +20,7 @@ SLEEPER = (sys.executable, "-c", "import time; time.sleep(60)")
 
 
 class FakeLink:
-    def __init__(self, engine_address, rest_url, outbox, api_key=""):
+    def __init__(self, engine_address, rest_url, outbox, api_key="", tls=None):
         self.outbox = outbox
         self.api_key = api_key
         self.rest_url = rest_url
