@@ -22,6 +22,7 @@ import pytest
 from hearth.engine.llama.tiny_model import SPECIAL_TOKENS, write_tiny_llama
 from hearth.engine.v1 import engine_pb2 as pb
 from hearth.engine.v1 import engine_pb2_grpc
+from tests.helpers.reasoning_models import OPENING_TEMPLATE, SWITCH_TEMPLATE
 from tests.helpers.servers import HearthServer
 
 OPENS = "think-open"
@@ -35,18 +36,6 @@ EOS = 2
 MESSAGES = [{"role": "user", "content": "What is two and two?"}]
 MAX_TOKENS = 24
 BUDGET = 8
-# Opens the reasoning in the generation prompt (DeepSeek-R1's way).
-OPENING_TEMPLATE = (
-    "{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}"
-    "{% if add_generation_prompt %}<assistant><think>\n{% endif %}"
-)
-# Qwen3's switch: thinking off writes an empty reasoning block itself.
-SWITCH_TEMPLATE = (
-    "{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}"
-    "{% if add_generation_prompt %}<assistant>"
-    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n"
-    "{% else %}<think>\n{% endif %}{% endif %}"
-)
 
 
 @pytest.fixture(scope="module")
