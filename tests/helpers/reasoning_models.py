@@ -14,14 +14,10 @@ and Hermes' </tool_call> first: a call the grammar writes comes out compact."""
 
 from pathlib import Path
 
-import gguf
 import numpy as np
 
-from tests.helpers.gguf_factory import N_EMBD, N_LAYER, tiny_vocab
+from hearth.engine.llama.tiny_model import EOS, N_EMBD, write_llama
 
-N_FF = 128
-N_HEAD = 4
-EOS = 2
 THINK_TAGS = ("<think>", "</think>")
 # Also Hermes' tool-call markers.
 MARKED = (*THINK_TAGS, "<tool_call>", "</tool_call>")
@@ -73,11 +69,7 @@ def write_scripted_llama(
     chain = [start, *script]
     assert len(set(chain)) == len(chain), "each token of the script must be followed by one token only"
     assert len(chain) < N_EMBD, "each token of the script needs a direction of its own"
-    tokens, scores, types = tiny_vocab()
-    tokens = tokens + list(added_tokens)
-    scores = scores + [0.0] * len(added_tokens)
-    types = types + [int(gguf.TokenType.USER_DEFINED)] * len(added_tokens)
-    n_vocab = len(tokens)
+    n_vocab = FIRST_ADDED + len(added_tokens)
     # Direction 0 for every token off the script (followed by the end), 1… for the script's.
     embeddings = np.zeros((n_vocab, N_EMBD), dtype=np.float32)
     embeddings[:, 0] = 1.0
@@ -93,40 +85,14 @@ def write_scripted_llama(
         following = chain[index + 1] if index + 1 < len(chain) else EOS
         output[following, index + 1] = 4.0
 
-    writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_name("scripted-llama")
-    writer.add_context_length(context_length)
-    writer.add_embedding_length(N_EMBD)
-    writer.add_block_count(N_LAYER)
-    writer.add_feed_forward_length(N_FF)
-    writer.add_head_count(N_HEAD)
-    writer.add_head_count_kv(N_HEAD)
-    writer.add_rope_dimension_count(N_EMBD // N_HEAD)
-    writer.add_layer_norm_rms_eps(1e-5)
-    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
-    writer.add_tokenizer_model("llama")
-    writer.add_token_list(tokens)
-    writer.add_token_scores(scores)
-    writer.add_token_types(types)
-    writer.add_bos_token_id(1)
-    writer.add_eos_token_id(EOS)
-    writer.add_unk_token_id(0)
-    writer.add_add_bos_token(True)
-    writer.add_chat_template(chat_template)
-    ones = np.ones(N_EMBD, dtype=np.float32)
-    writer.add_tensor("token_embd.weight", embeddings)
-    writer.add_tensor("output_norm.weight", ones)
-    writer.add_tensor("output.weight", output)
-    for i in range(N_LAYER):
-        writer.add_tensor(f"blk.{i}.attn_norm.weight", ones)
-        for part in ("q", "k", "v", "output"):
-            writer.add_tensor(f"blk.{i}.attn_{part}.weight", np.zeros((N_EMBD, N_EMBD), dtype=np.float32))
-        writer.add_tensor(f"blk.{i}.ffn_norm.weight", ones)
-        writer.add_tensor(f"blk.{i}.ffn_gate.weight", np.zeros((N_FF, N_EMBD), dtype=np.float32))
-        writer.add_tensor(f"blk.{i}.ffn_up.weight", np.zeros((N_FF, N_EMBD), dtype=np.float32))
-        writer.add_tensor(f"blk.{i}.ffn_down.weight", np.zeros((N_EMBD, N_FF), dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
+    # Attention and feed-forward blocks add nothing: the next token depends on the last one alone.
+    return write_llama(
+        path,
+        token_embd=embeddings,
+        output=output,
+        layer_weight=lambda *shape: np.zeros(shape, dtype=np.float32),
+        context_length=context_length,
+        chat_template=chat_template,
+        name="scripted-llama",
+        added_tokens=added_tokens,
+    )
