@@ -42,12 +42,17 @@ def check_adapter_bind(settings: AdapterSettings) -> None:
         )
 
 
+def check_engine_link(settings: AdapterSettings) -> None:
+    """Raises TlsSetupError when the TLS files for the link to the engine cannot be used, before anything starts."""
+    tls = settings.client_tls()
+    if tls is not None:
+        tls.credentials()
+
+
 def run_adapter(settings: AdapterSettings) -> int:
     try:
         check_adapter_bind(settings)
-        tls = settings.client_tls()
-        if tls is not None:
-            tls.credentials()
+        check_engine_link(settings)
     except (UnsafeBind, TlsSetupError) as exc:
         log.error("%s", exc)
         return 2

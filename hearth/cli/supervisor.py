@@ -17,7 +17,7 @@ import time
 
 import uvicorn
 
-from hearth.adapter.server import check_adapter_bind, uvicorn_config
+from hearth.adapter.server import check_adapter_bind, check_engine_link, uvicorn_config
 from hearth.auth import (
     UnsafeBind,
     address_host,
@@ -237,9 +237,7 @@ def serve(engine_settings: EngineSettings, adapter_settings: AdapterSettings) ->
         if server_tls is not None:
             _link_over_tls(server_tls, adapter_settings)
             server_tls.credentials()
-        client_tls = adapter_settings.client_tls()
-        if client_tls is not None:
-            client_tls.credentials()
+        check_engine_link(adapter_settings)
     except (UnsafeBind, TlsSetupError) as exc:
         log.error("%s", exc)
         return 2
